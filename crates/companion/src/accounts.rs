@@ -1,0 +1,232 @@
+//! Adding, replacing and removing accounts: validation upstream, the PAT into
+//! the secret store, metadata into SQLite — and nothing stored on failure.
+
+use serde::Serialize;
+
+use crate::events::Event;
+use crate::secrets::SecretError;
+use crate::sensitive::Sensitive;
+use crate::state::AppState;
+use crate::store::{Account, AccountKind, NewAccount, StoreError};
+use crate::tokens;
+use crate::upstream::{normalize_server_url, UpstreamError};
+
+/// Why an account operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// The text pasted is not a Spor PAT.
+    #[error("that is not a Spor personal access token (they start with spor_pat_)")]
+    NotAPat,
+    /// The server URL or MCP URL is unusable.
+    #[error("{0}")]
+    InvalidUrl(String),
+    /// The server refused the token; its own reason is included.
+    #[error("the server rejected this token: {0}")]
+    Rejected(String),
+    /// The server could not be asked.
+    #[error("{0}")]
+    Upstream(UpstreamError),
+    /// The secret store failed.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No such account.
+    #[error("no account with id {0}")]
+    NotFound(String),
+    /// The same PAT is already stored for another account.
+    #[error("this token is already stored as account {0}")]
+    Duplicate(String),
+}
+
+impl From<UpstreamError> for AccountError {
+    fn from(e: UpstreamError) -> Self {
+        match e {
+            UpstreamError::InvalidUrl(m) => Self::InvalidUrl(m),
+            UpstreamError::Rejected { message, .. } => Self::Rejected(message),
+            other => Self::Upstream(other),
+        }
+    }
+}
+
+/// The result of adding a PAT.
+#[derive(Debug, Clone, Serialize)]
+pub struct Added {
+    /// The account as stored.
+    pub account: Account,
+    /// Whether an older PAT for the same server and org was replaced.
+    pub replaced: bool,
+    /// Assistants disconnected because their grants came from the old PAT.
+    pub revoked_grants: Vec<String>,
+    /// Things the user should know (e.g. an unbound token).
+    pub warnings: Vec<String>,
+}
+
+/// The result of removing an account.
+#[derive(Debug, Clone, Serialize)]
+pub struct Removed {
+    /// Assistants disconnected.
+    pub revoked_grants: Vec<String>,
+    /// Whether the PAT was also revoked on the server.
+    pub revoked_upstream: bool,
+}
+
+/// Validates a PAT with `GET /v1/me` and stores it (new account, or replacing
+/// the PAT of the same server and org). Nothing is stored if any step fails.
+pub async fn add_spor_account(
+    state: &AppState,
+    server: &str,
+    mcp_url: Option<&str>,
+    pat: Sensitive<String>,
+) -> Result<Added, AccountError> {
+    let pat = Sensitive::new(pat.expose().trim().to_string());
+    if !pat.expose().starts_with(tokens::PAT_PREFIX)
+        || pat.expose().len() < tokens::PAT_PREFIX.len() + 16
+    {
+        return Err(AccountError::NotAPat);
+    }
+    let server = normalize_server_url(server)?;
+    let mcp_url = match mcp_url {
+        Some(u) => normalize_server_url(u)?,
+        None => format!("{server}/mcp"),
+    };
+    let me = state.upstream.me(&server, &pat).await?;
+    let pat_hash = tokens::hash(pat.expose());
+    if let Some(other) = state.store.account_by_pat_hash(pat_hash.clone()).await? {
+        if other.server != server || other.org != me.org {
+            return Err(AccountError::Duplicate(other.id));
+        }
+    }
+    let mut warnings = Vec::new();
+    if !me.bound {
+        warnings.push(
+            "this token is not bound to a person: what assistants write will not be attributed to you".into(),
+        );
+    }
+    let existing = state
+        .store
+        .account_for(server.clone(), me.org.clone())
+        .await?;
+    let id = existing
+        .as_ref()
+        .map(|a| a.id.clone())
+        .unwrap_or_else(|| format!("acct_{}", tokens::random_hex(6)));
+    let previous = match &existing {
+        Some(a) => state.secrets.get_async(a.id.clone()).await?,
+        None => None,
+    };
+    state.secrets.set_async(id.clone(), pat).await?;
+    let new = NewAccount {
+        kind: AccountKind::Spor,
+        server,
+        mcp_url,
+        org: me.org,
+        person: me.person,
+        name: me.name,
+        email: me.email,
+        bound: me.bound,
+        is_admin: me.is_admin,
+        pat_hash,
+    };
+    let upserted = match state
+        .store
+        .upsert_account(id.clone(), new, state.now())
+        .await
+    {
+        Ok(u) => u,
+        Err(e) => {
+            // Put the secret store back as it was.
+            let undo = match previous {
+                Some(old) => state.secrets.set_async(id, old).await,
+                None => state.secrets.delete_async(id).await,
+            };
+            if let Err(undo) = undo {
+                tracing::error!(error = %undo, "could not restore the secret store after a failed account write");
+            }
+            return Err(e.into());
+        }
+    };
+    for g in &upserted.revoked_grants {
+        state.events.emit(Event::GrantRevoked {
+            grant_id: g.clone(),
+        });
+    }
+    state.events.emit(Event::AccountChanged {
+        account_id: upserted.account.id.clone(),
+    });
+    tracing::info!(account = %upserted.account.id, org = %upserted.account.org, replaced = existing.is_some(), "account stored");
+    Ok(Added {
+        replaced: existing.is_some(),
+        account: upserted.account,
+        revoked_grants: upserted.revoked_grants,
+        warnings,
+    })
+}
+
+/// Removes an account: optionally revokes the PAT on the server first (and
+/// stops if that fails), then revokes every grant minted from it and deletes
+/// the metadata in one transaction, then forgets the PAT.
+pub async fn remove_account(
+    state: &AppState,
+    id: &str,
+    revoke_upstream: bool,
+) -> Result<Removed, AccountError> {
+    let account = state
+        .store
+        .account(id.to_string())
+        .await?
+        .ok_or_else(|| AccountError::NotFound(id.to_string()))?;
+    if revoke_upstream {
+        let pat = state
+            .secrets
+            .get_async(account.id.clone())
+            .await?
+            .ok_or_else(|| {
+                AccountError::Upstream(UpstreamError::NotFound(
+                    "the token is missing from the secret store".into(),
+                ))
+            })?;
+        match state.upstream.revoke_own_token(&account.server, &pat).await {
+            Ok(()) => {}
+            // Already dead on the server: nothing left to revoke there.
+            Err(UpstreamError::Rejected { status: 401, .. }) => {}
+            Err(e) => return Err(AccountError::Upstream(e)),
+        }
+    }
+    // Forget the PAT first and put it back if the database refuses, so a
+    // failure never leaves a PAT without its account.
+    let saved = state.secrets.get_async(account.id.clone()).await?;
+    state.secrets.delete_async(account.id.clone()).await?;
+    let revoked = match state
+        .store
+        .remove_account(account.id.clone(), state.now())
+        .await
+    {
+        Ok(Some(revoked)) => revoked,
+        other => {
+            if let Some(pat) = saved {
+                if let Err(undo) = state.secrets.set_async(account.id.clone(), pat).await {
+                    tracing::error!(error = %undo, "could not restore the secret store after a failed removal");
+                }
+            }
+            return Err(match other {
+                Err(e) => e.into(),
+                _ => AccountError::NotFound(id.to_string()),
+            });
+        }
+    };
+    for g in &revoked {
+        state.events.emit(Event::GrantRevoked {
+            grant_id: g.clone(),
+        });
+    }
+    state.events.emit(Event::AccountRemoved {
+        account_id: account.id.clone(),
+    });
+    tracing::info!(account = %account.id, grants_revoked = revoked.len(), "account removed");
+    Ok(Removed {
+        revoked_grants: revoked,
+        revoked_upstream: revoke_upstream,
+    })
+}

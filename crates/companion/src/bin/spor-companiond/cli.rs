@@ -1,0 +1,137 @@
+//! Command-line syntax.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use spor_companion::secrets::SecretStoreKind;
+use spor_companion::server::DEFAULT_PORT;
+
+/// Spor Companion: lets AI assistants use your Spor account safely.
+#[derive(Debug, Parser)]
+#[command(name = "spor-companiond", version, about)]
+pub struct Args {
+    /// Where the database (and the file secret store) live [default: the OS data dir].
+    #[arg(
+        long,
+        global = true,
+        env = "SPOR_COMPANION_DATA_DIR",
+        value_name = "DIR"
+    )]
+    pub data_dir: Option<PathBuf>,
+
+    /// Where personal access tokens are kept.
+    #[arg(
+        long,
+        global = true,
+        env = "SPOR_COMPANION_SECRET_STORE",
+        value_enum,
+        default_value = "keychain"
+    )]
+    pub secret_store: SecretStoreKind,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the OAuth server and MCP endpoint on loopback.
+    Serve(ServeArgs),
+    /// Manage stored accounts (personal access tokens).
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Decide pending authorization requests of the running daemon.
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+    /// List or disconnect connected assistants of the running daemon.
+    #[command(subcommand)]
+    Grants(GrantsCommand),
+}
+
+/// `serve` options.
+#[derive(Debug, ClapArgs)]
+pub struct ServeArgs {
+    /// Loopback address and port to listen on.
+    #[arg(long, env = "SPOR_COMPANION_LISTEN", default_value_t = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)))]
+    pub listen: SocketAddr,
+    /// Spor server (REST base URL) offered when the first token is pasted.
+    #[arg(long, env = "SPOR_COMPANION_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+}
+
+/// `account` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Validate a personal access token with the server and store it.
+    Add {
+        /// The Spor server's REST base URL, e.g. https://api.spor.example.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The MCP endpoint, if not SERVER/mcp.
+        #[arg(long, value_name = "URL")]
+        mcp_url: Option<String>,
+        /// Read the token from standard input (tokens are never taken as arguments).
+        #[arg(long, required = true)]
+        token_stdin: bool,
+    },
+    /// List stored accounts.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an account; every assistant connected through it is disconnected.
+    Remove {
+        /// Account id (see `account list`).
+        id: String,
+        /// Also revoke the token on the Spor server.
+        #[arg(long)]
+        revoke_upstream: bool,
+    },
+}
+
+/// `consent` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConsentCommand {
+    /// List pending authorization requests.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Allow a pending request.
+    Approve {
+        /// Request id.
+        id: String,
+        /// Account to act as (needed when there is more than one).
+        #[arg(long, value_name = "ACCOUNT_ID")]
+        account: Option<String>,
+    },
+    /// Deny a pending request.
+    Deny {
+        /// Request id.
+        id: String,
+    },
+}
+
+/// `grants` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GrantsCommand {
+    /// List connected assistants.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Include disconnected ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Disconnect one assistant (ends its tokens at once).
+    Revoke {
+        /// Grant id.
+        id: String,
+    },
+}

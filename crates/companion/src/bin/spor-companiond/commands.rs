@@ -1,0 +1,331 @@
+//! What each subcommand does: open the state, call the core, print.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use spor_companion::clock::rfc3339;
+use spor_companion::control::{self, Command as Ctl, Reply};
+use spor_companion::secrets::SecretStoreKind;
+use spor_companion::sensitive::Sensitive;
+use spor_companion::state::{default_data_dir, AppState, Config, ConsentMode};
+use spor_companion::{accounts, server};
+
+use crate::cli::{AccountCommand, Args, Command, ConsentCommand, GrantsCommand, ServeArgs};
+
+/// Runs the parsed command.
+pub async fn run(args: Args) -> Result<()> {
+    let data_dir = match args.data_dir.clone() {
+        Some(d) => d,
+        None => default_data_dir().context("cannot determine a data directory; pass --data-dir")?,
+    };
+    let kind = args.secret_store;
+    match args.command {
+        Command::Serve(serve) => run_serve(kind, data_dir, serve).await,
+        Command::Account(cmd) => run_account(kind, data_dir, cmd).await,
+        Command::Consent(cmd) => run_consent(data_dir, cmd).await,
+        Command::Grants(cmd) => run_grants(data_dir, cmd).await,
+    }
+}
+
+fn open(
+    kind: SecretStoreKind,
+    data_dir: PathBuf,
+    default_server: Option<String>,
+) -> Result<AppState> {
+    let config = Config {
+        data_dir,
+        default_server,
+        consent_mode: ConsentMode::Browser,
+    };
+    Ok(AppState::open(config, kind)?)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn run_serve(kind: SecretStoreKind, data_dir: PathBuf, serve: ServeArgs) -> Result<()> {
+    if !server::is_loopback(&serve.listen) {
+        bail!("refusing to listen on {}: Spor Companion only listens on loopback (127.0.0.1 or [::1])", serve.listen);
+    }
+    let default_server = match serve.server.as_deref() {
+        Some(s) => Some(spor_companion::upstream::normalize_server_url(s)?),
+        None => None,
+    };
+    let state = open(kind, data_dir.clone(), default_server)?;
+    let listener = match tokio::net::TcpListener::bind(serve.listen).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
+            "port {} is already in use by another program; choose another with --listen 127.0.0.1:PORT",
+            serve.listen.port()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("cannot listen on {}", serve.listen)),
+    };
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    #[cfg(unix)]
+    let control_task = {
+        let path = control::socket_path(&data_dir);
+        let listener = control::bind(&path).await?;
+        tokio::spawn(control::serve(
+            listener,
+            path,
+            state.clone(),
+            wait(stop_rx.clone()),
+        ))
+    };
+
+    tracing::info!(data_dir = %data_dir.display(), secret_store = %state.secrets.describe(), "starting");
+    let host = if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    let mut out = std::io::stdout();
+    writeln!(out, "listening on http://{host}:{}/mcp", addr.port())?;
+    out.flush()?;
+
+    let http = tokio::spawn(server::serve(listener, state, wait(stop_rx)));
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    http.await.context("server task failed")??;
+    #[cfg(unix)]
+    let _ = control_task.await;
+    Ok(())
+}
+
+fn read_token_stdin() -> Result<Sensitive<String>> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("Paste the personal access token, then press Enter and Ctrl-D:");
+    }
+    let mut buf = String::new();
+    stdin
+        .lock()
+        .take(64 * 1024)
+        .read_to_string(&mut buf)
+        .context("cannot read the token from standard input")?;
+    let token = buf.trim().to_string();
+    if token.is_empty() {
+        bail!("no token on standard input");
+    }
+    Ok(Sensitive::new(token))
+}
+
+fn who(a: &spor_companion::store::Account) -> String {
+    match (&a.name, &a.email) {
+        (Some(n), Some(e)) => format!("{n} <{e}>"),
+        (Some(n), None) => n.clone(),
+        (None, Some(e)) => e.clone(),
+        (None, None) => "(unbound token)".into(),
+    }
+}
+
+async fn run_account(kind: SecretStoreKind, data_dir: PathBuf, cmd: AccountCommand) -> Result<()> {
+    let state = open(kind, data_dir, None)?;
+    match cmd {
+        AccountCommand::Add {
+            server,
+            mcp_url,
+            token_stdin: _,
+        } => {
+            let token = read_token_stdin()?;
+            let added =
+                accounts::add_spor_account(&state, &server, mcp_url.as_deref(), token).await?;
+            for w in &added.warnings {
+                eprintln!("warning: {w}");
+            }
+            let a = &added.account;
+            if added.replaced {
+                println!(
+                    "Replaced the token of account {} ({} in org {}); {} connected assistant(s) were disconnected.",
+                    a.id,
+                    who(a),
+                    a.org,
+                    added.revoked_grants.len()
+                );
+            } else {
+                println!(
+                    "Added account {}: {} in org {} on {}.",
+                    a.id,
+                    who(a),
+                    a.org,
+                    a.server
+                );
+            }
+            println!("The token is kept in the {}.", state.secrets.describe());
+        }
+        AccountCommand::List { json } => {
+            let accounts = state.store.accounts().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&accounts)?);
+            } else if accounts.is_empty() {
+                println!("No accounts yet. Add one with: spor-companiond account add --server URL --token-stdin");
+            } else {
+                println!(
+                    "{:<18} {:<32} {:<14} {:<9} SERVER",
+                    "ID", "WHO", "ORG", "TOKEN"
+                );
+                for a in &accounts {
+                    let status = serde_json::to_value(a.status)?
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    println!(
+                        "{:<18} {:<32} {:<14} {:<9} {}",
+                        a.id,
+                        who(a),
+                        a.org,
+                        status,
+                        a.server
+                    );
+                }
+            }
+        }
+        AccountCommand::Remove {
+            id,
+            revoke_upstream,
+        } => {
+            let removed = accounts::remove_account(&state, &id, revoke_upstream).await?;
+            println!(
+                "Removed account {id}; {} connected assistant(s) were disconnected.",
+                removed.revoked_grants.len()
+            );
+            if removed.revoked_upstream {
+                println!("The token was also revoked on the server.");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn expect_ok(reply: Reply) -> Result<serde_json::Value> {
+    if reply.ok {
+        Ok(reply.data)
+    } else {
+        bail!(
+            "{}",
+            reply
+                .message
+                .unwrap_or_else(|| "the daemon refused the command".into())
+        )
+    }
+}
+
+async fn run_consent(data_dir: PathBuf, cmd: ConsentCommand) -> Result<()> {
+    match cmd {
+        ConsentCommand::List { json } => {
+            let data = expect_ok(control::send(&data_dir, &Ctl::ConsentList).await?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&data)?);
+                return Ok(());
+            }
+            let items = data.as_array().cloned().unwrap_or_default();
+            if items.is_empty() {
+                println!("No authorization requests are waiting.");
+            }
+            for r in items {
+                println!(
+                    "{}  {} (name as stated by the app) → {}  since {}",
+                    r["id"].as_str().unwrap_or_default(),
+                    r["client_name"].as_str().unwrap_or_default(),
+                    r["redirect_host"].as_str().unwrap_or_default(),
+                    rfc3339(r["created_at"].as_i64().unwrap_or_default())
+                );
+            }
+        }
+        ConsentCommand::Approve { id, account } => {
+            expect_ok(
+                control::send(
+                    &data_dir,
+                    &Ctl::ConsentApprove {
+                        id: id.clone(),
+                        account_id: account,
+                    },
+                )
+                .await?,
+            )?;
+            println!("Approved {id}; the browser tab continues by itself.");
+        }
+        ConsentCommand::Deny { id } => {
+            expect_ok(control::send(&data_dir, &Ctl::ConsentDeny { id: id.clone() }).await?)?;
+            println!("Denied {id}.");
+        }
+    }
+    Ok(())
+}
+
+async fn run_grants(data_dir: PathBuf, cmd: GrantsCommand) -> Result<()> {
+    match cmd {
+        GrantsCommand::List { json, all } => {
+            let data = expect_ok(
+                control::send(
+                    &data_dir,
+                    &Ctl::GrantsList {
+                        include_revoked: all,
+                    },
+                )
+                .await?,
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&data)?);
+                return Ok(());
+            }
+            let items = data.as_array().cloned().unwrap_or_default();
+            if items.is_empty() {
+                println!("No assistants are connected.");
+                return Ok(());
+            }
+            println!(
+                "{:<20} {:<28} {:<14} {:<21} LAST USED",
+                "ID", "ASSISTANT", "ORG", "CONNECTED"
+            );
+            for g in items {
+                let last = g["last_used_at"]
+                    .as_i64()
+                    .map(rfc3339)
+                    .unwrap_or_else(|| "never".into());
+                let name = match g["revoked_at"].as_i64() {
+                    Some(_) => format!(
+                        "{} (disconnected)",
+                        g["client_name"].as_str().unwrap_or_default()
+                    ),
+                    None => g["client_name"].as_str().unwrap_or_default().to_string(),
+                };
+                println!(
+                    "{:<20} {:<28} {:<14} {:<21} {}",
+                    g["id"].as_str().unwrap_or_default(),
+                    name,
+                    g["org"].as_str().unwrap_or("-"),
+                    rfc3339(g["created_at"].as_i64().unwrap_or_default()),
+                    last
+                );
+            }
+        }
+        GrantsCommand::Revoke { id } => {
+            expect_ok(control::send(&data_dir, &Ctl::GrantsRevoke { id: id.clone() }).await?)?;
+            println!("Disconnected {id}: its tokens no longer work.");
+        }
+    }
+    Ok(())
+}

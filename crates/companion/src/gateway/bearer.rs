@@ -1,0 +1,106 @@
+//! Reading and checking the `Authorization: Bearer` header of `/mcp` calls,
+//! and the RFC 6750 / RFC 9728 challenge sent when it fails.
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::oauth::LocalHost;
+use crate::sensitive::Sensitive;
+
+/// What the `Authorization` header held.
+#[derive(Debug)]
+pub enum Bearer {
+    /// No `Authorization` header.
+    Missing,
+    /// A header that is not a well-formed bearer token.
+    Malformed,
+    /// A bearer token.
+    Token(Sensitive<String>),
+}
+
+fn is_b64token(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 512
+        && t.trim_end_matches('=')
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~+/".contains(c))
+}
+
+impl Bearer {
+    /// Parses the header (scheme case-insensitive, RFC 6750 §2.1 syntax).
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
+        let (Some(v), None) = (values.next(), values.next()) else {
+            return if headers.contains_key(header::AUTHORIZATION) {
+                Self::Malformed
+            } else {
+                Self::Missing
+            };
+        };
+        let Ok(v) = v.to_str() else {
+            return Self::Malformed;
+        };
+        match v.split_once(' ') {
+            Some((scheme, token))
+                if scheme.eq_ignore_ascii_case("bearer") && is_b64token(token) =>
+            {
+                Self::Token(Sensitive::new(token.to_string()))
+            }
+            _ => Self::Malformed,
+        }
+    }
+}
+
+/// `401` with `WWW-Authenticate: Bearer resource_metadata="…"`, plus
+/// `error="invalid_token"` and a description when a token was sent.
+pub fn challenge(host: &LocalHost, invalid: Option<&str>) -> Response {
+    let mut value = format!("Bearer resource_metadata=\"{}\"", host.resource_metadata());
+    let body = match invalid {
+        Some(desc) => {
+            value.push_str(&format!(
+                ", error=\"invalid_token\", error_description=\"{desc}\""
+            ));
+            serde_json::json!({ "error": "invalid_token", "error_description": desc })
+        }
+        None => {
+            serde_json::json!({ "error": "unauthorized", "error_description": "authorization required" })
+        }
+    };
+    let mut resp = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: &str) -> Bearer {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(v).expect("header"),
+        );
+        Bearer::from_headers(&h)
+    }
+
+    #[test]
+    fn parses_bearer_tokens_strictly() {
+        assert!(
+            matches!(parse("Bearer spor_oat_abc-_"), Bearer::Token(t) if t.expose() == "spor_oat_abc-_")
+        );
+        assert!(matches!(parse("bearer spor_oat_abc"), Bearer::Token(_)));
+        assert!(matches!(parse("Basic dXNlcjpwYXNz"), Bearer::Malformed));
+        assert!(matches!(parse("Bearer"), Bearer::Malformed));
+        assert!(matches!(parse("Bearer "), Bearer::Malformed));
+        assert!(matches!(parse("Bearer a b"), Bearer::Malformed));
+        assert!(matches!(parse("Bearer a\"b"), Bearer::Malformed));
+        assert!(matches!(
+            Bearer::from_headers(&HeaderMap::new()),
+            Bearer::Missing
+        ));
+    }
+}

@@ -1,0 +1,29 @@
+//! Spor Companion core, with no GUI dependencies: everything the headless
+//! daemon, the desktop shell and the tests share.
+//!
+//! - [`server`]: router assembly, the loopback (Host/Origin) guard, `serve`.
+//! - [`oauth`]: the OAuth 2.1 authorization server (metadata, registration,
+//!   authorize + consent page, token, revoke, PKCE, redirect-URI rules).
+//! - [`consent`]: pending authorization requests and their approve/deny.
+//! - [`gateway`]: `/mcp` — bearer check and forwarding to the upstream.
+//! - [`upstream`]: the Spor REST client and which server URLs are allowed.
+//! - [`accounts`]: adding, replacing and removing PATs, all-or-nothing.
+//! - [`store`]: the SQLite database (clients, accounts, grants, tokens, audit).
+//! - [`secrets`]: PAT storage — OS keychain, or an explicit `0600` file.
+//! - [`control`]: the same-user Unix socket the CLI drives the daemon through.
+//! - [`state`], [`events`], [`clock`], [`tokens`], [`sensitive`]: shared plumbing.
+
+pub mod accounts;
+pub mod clock;
+pub mod consent;
+pub mod control;
+pub mod events;
+pub mod gateway;
+pub mod oauth;
+pub mod secrets;
+pub mod sensitive;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod tokens;
+pub mod upstream;

@@ -1,0 +1,469 @@
+//! `/oauth/authorize` and the consent page behind it. Everything about the
+//! request is validated before anything is shown; problems with `client_id`
+//! or `redirect_uri` are shown, never redirected.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form, Json};
+use serde::Deserialize;
+
+use super::consent_page::{self, OrgOption, PageModel};
+use super::redirect_uri::RedirectUri;
+use super::{check_scope, parse_params, pkce, LocalHost};
+use crate::accounts::{self, AccountError};
+use crate::consent::{self, client_redirect, ConsentError, PendingRequest};
+use crate::sensitive::Sensitive;
+use crate::state::{AppState, ConsentMode};
+use crate::store::AccountStatus;
+use crate::tokens;
+
+/// Longest authorization query we read.
+const MAX_QUERY: usize = 8 * 1024;
+
+fn shown_error(status: StatusCode, message: &str) -> Response {
+    consent_page::error_page(status, message)
+}
+
+/// `GET /oauth/authorize`
+pub async fn authorize(
+    State(state): State<AppState>,
+    Extension(host): Extension<LocalHost>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    if query.len() > MAX_QUERY {
+        return shown_error(
+            StatusCode::URI_TOO_LONG,
+            "The authorization request is too long.",
+        );
+    }
+    let params = match parse_params(&query) {
+        Ok(p) => p,
+        Err(e) => {
+            return shown_error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "The authorization request is malformed: {}.",
+                    e.description()
+                ),
+            )
+        }
+    };
+    let get = |k: &str| params.get(k).map(String::as_str).filter(|v| !v.is_empty());
+
+    // 1. Who is asking, and where would the answer go? Errors here are shown.
+    let Some(client_id) = get("client_id") else {
+        return shown_error(
+            StatusCode::BAD_REQUEST,
+            "The authorization request has no client_id.",
+        );
+    };
+    let client = match state.store.client(client_id.to_string()).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return shown_error(
+                StatusCode::BAD_REQUEST,
+                "This assistant is not registered with Spor Companion (unknown client_id). Ask it to connect again.",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "storage failure");
+            return shown_error(StatusCode::INTERNAL_SERVER_ERROR, "Spor Companion could not read its database.");
+        }
+    };
+    let registered: Vec<RedirectUri> = client
+        .redirect_uris
+        .iter()
+        .filter_map(|u| RedirectUri::parse(u).ok())
+        .collect();
+    let (redirect_uri, redirect) = match get("redirect_uri") {
+        Some(r) => match registered.iter().find(|reg| reg.matches(r)) {
+            Some(reg) => (r.to_string(), reg.clone()),
+            None => {
+                return shown_error(
+                    StatusCode::BAD_REQUEST,
+                    "The redirect_uri does not match any registered for this assistant.",
+                )
+            }
+        },
+        None if registered.len() == 1 => (client.redirect_uris[0].clone(), registered[0].clone()),
+        None => {
+            return shown_error(
+                StatusCode::BAD_REQUEST,
+                "The authorization request has no redirect_uri.",
+            )
+        }
+    };
+    let issuer = host.issuer();
+    let client_state = get("state").map(str::to_string);
+    let fail = |code: &str, desc: &str| -> Response {
+        Redirect::to(&client_redirect(
+            &redirect_uri,
+            &[("error", code), ("error_description", desc)],
+            client_state.as_deref(),
+            &issuer,
+        ))
+        .into_response()
+    };
+
+    // 2. The rest is reported back to the client.
+    if get("response_type") != Some("code") {
+        return fail(
+            "unsupported_response_type",
+            "response_type must be \"code\"",
+        );
+    }
+    let Some(challenge) = get("code_challenge") else {
+        return fail(
+            "invalid_request",
+            "code_challenge is required (PKCE with S256)",
+        );
+    };
+    if get("code_challenge_method") != Some("S256") {
+        return fail("invalid_request", "code_challenge_method must be S256");
+    }
+    if !pkce::valid_challenge(challenge) {
+        return fail(
+            "invalid_request",
+            "code_challenge is not a valid S256 challenge",
+        );
+    }
+    let scope = match check_scope(get("scope")) {
+        Ok(s) => s,
+        Err(e) => return fail("invalid_scope", e.description()),
+    };
+    let resource = get("resource").map(str::to_string);
+    if let Some(r) = &resource {
+        if !host.is_our_resource(r) {
+            return fail(
+                "invalid_target",
+                "resource must be this server's /mcp endpoint",
+            );
+        }
+    }
+
+    let now = state.now();
+    let request = PendingRequest {
+        id: tokens::random_b64(16),
+        client_id: client.id.clone(),
+        client_name: client.name.clone(),
+        redirect_uri: redirect_uri.clone(),
+        redirect_host: redirect.display_host(),
+        state: client_state.clone(),
+        code_challenge: challenge.to_string(),
+        scope,
+        resource,
+        issuer: issuer.clone(),
+        created_at: now,
+        csrf: Sensitive::new(tokens::random_b64(24)),
+    };
+    let id = request.id.clone();
+    tracing::info!(
+        request = %id,
+        client = %client.id,
+        name = %client.name,
+        "authorization request waiting for consent (approve in the browser, or: spor-companiond consent approve {id})"
+    );
+    state.consent.submit(request, now);
+    Redirect::to(&format!("/oauth/consent/{id}")).into_response()
+}
+
+/// Builds the org picker: stored accounts, plus organizations the person
+/// belongs to (per a live `idp` list) that have no token yet.
+async fn org_options(state: &AppState) -> Vec<OrgOption> {
+    let Ok(accounts) = state.store.accounts().await else {
+        return Vec::new();
+    };
+    let mut options: Vec<OrgOption> = Vec::new();
+    let mut asked: Vec<String> = Vec::new();
+    for a in &accounts {
+        options.push(OrgOption {
+            account_id: Some(a.id.clone()),
+            org: a.org.clone(),
+            label: a.org.clone(),
+            who: match (&a.name, &a.email) {
+                (Some(n), Some(e)) => format!("{n} <{e}>"),
+                (Some(n), None) => n.clone(),
+                (None, Some(e)) => e.clone(),
+                (None, None) => "unbound token".into(),
+            },
+            server: a.server.clone(),
+            rejected: a.status == AccountStatus::Rejected,
+        });
+        if a.status != AccountStatus::Valid || asked.contains(&a.server) {
+            continue;
+        }
+        asked.push(a.server.clone());
+        let Ok(Some(pat)) = state.secrets.get_async(a.id.clone()).await else {
+            continue;
+        };
+        let choices = tokio::time::timeout(
+            Duration::from_secs(4),
+            state.upstream.org_choices(&a.server, &pat),
+        )
+        .await;
+        match choices {
+            Ok(Ok(c)) if c.source == "idp" => {
+                for choice in c.org_choices {
+                    let label = choice.label.clone().unwrap_or_else(|| choice.slug.clone());
+                    if let Some(o) = options
+                        .iter_mut()
+                        .find(|o| o.server == a.server && o.org == choice.slug)
+                    {
+                        o.label = label;
+                    } else if !accounts
+                        .iter()
+                        .any(|x| x.server == a.server && x.org == choice.slug)
+                    {
+                        options.push(OrgOption {
+                            account_id: None,
+                            org: choice.slug,
+                            label,
+                            who: String::new(),
+                            server: a.server.clone(),
+                            rejected: false,
+                        });
+                    }
+                }
+            }
+            // `bound`, 404, 5xx, timeouts: the stored accounts are the list.
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "org choices unavailable; using stored accounts")
+            }
+            Err(_) => tracing::debug!("org choices timed out; using stored accounts"),
+        }
+    }
+    options
+}
+
+/// The server a new token is for when the form does not name one.
+async fn known_server(state: &AppState) -> Option<String> {
+    if let Some(s) = &state.config.default_server {
+        return Some(s.clone());
+    }
+    state
+        .store
+        .accounts()
+        .await
+        .ok()?
+        .into_iter()
+        .next()
+        .map(|a| a.server)
+}
+
+async fn render(
+    state: &AppState,
+    request: &PendingRequest,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let model = PageModel {
+        request,
+        options: org_options(state).await,
+        known_server: known_server(state).await,
+        mode: state.config.consent_mode,
+        error,
+    };
+    consent_page::consent(status, &model)
+}
+
+/// `GET /oauth/consent/{id}`
+pub async fn consent_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match state.consent.pending(&id, state.now()) {
+        Some(req) => render(&state, &req, None, StatusCode::OK).await,
+        None => gone(),
+    }
+}
+
+fn gone() -> Response {
+    shown_error(
+        StatusCode::NOT_FOUND,
+        "This authorization request has expired or was already decided. Go back to your assistant and connect again.",
+    )
+}
+
+/// A form POST must come from our own page: same origin, right CSRF token.
+fn check_form_origin(host: &LocalHost, headers: &HeaderMap) -> bool {
+    let ours = host.base();
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        Some(origin) => origin == ours,
+        None => headers
+            .get(header::REFERER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|r| r.starts_with(&format!("{ours}/"))),
+    }
+}
+
+fn forbidden(msg: &str) -> Response {
+    shown_error(StatusCode::FORBIDDEN, msg)
+}
+
+/// Fields of the decision form.
+#[derive(Deserialize)]
+pub struct DecisionForm {
+    csrf: String,
+    decision: String,
+    #[serde(default)]
+    account_id: Option<String>,
+}
+
+/// Checks origin, mode and CSRF for a consent form; on success returns the
+/// pending request.
+fn guard_form(
+    state: &AppState,
+    host: &LocalHost,
+    headers: &HeaderMap,
+    id: &str,
+    csrf: &str,
+) -> Result<PendingRequest, Box<Response>> {
+    if state.config.consent_mode == ConsentMode::Native {
+        return Err(Box::new(forbidden(
+            "Approve this request in the Spor Companion window.",
+        )));
+    }
+    if !check_form_origin(host, headers) {
+        return Err(Box::new(forbidden(
+            "This form must be sent from the Spor Companion page itself.",
+        )));
+    }
+    let Some(req) = state.consent.pending(id, state.now()) else {
+        return Err(Box::new(gone()));
+    };
+    if !tokens::constant_time_eq(req.csrf.expose(), csrf) {
+        return Err(Box::new(forbidden(
+            "This form is stale or was not sent from the Spor Companion page. Reload the page and try again.",
+        )));
+    }
+    Ok(req)
+}
+
+/// `POST /oauth/consent/{id}`: Allow or Deny.
+pub async fn consent_decision(
+    State(state): State<AppState>,
+    Extension(host): Extension<LocalHost>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    let req = match guard_form(&state, &host, &headers, &id, &form.csrf) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let result = match form.decision.as_str() {
+        "allow" => {
+            consent::approve(
+                &state,
+                &id,
+                form.account_id.as_deref().filter(|s| !s.is_empty()),
+            )
+            .await
+        }
+        "deny" => consent::deny(&state, &id),
+        _ => return shown_error(StatusCode::BAD_REQUEST, "Unknown decision."),
+    };
+    match result {
+        Ok(decision) => {
+            // Collected here; the page's poll must not hand it out again.
+            let _ = state.consent.take_decision(&id, req.csrf.expose());
+            Redirect::to(decision.redirect.expose()).into_response()
+        }
+        Err(ConsentError::UnknownRequest) => gone(),
+        Err(e @ ConsentError::Store(_)) => {
+            tracing::error!(error = %e, "approval failed");
+            render(
+                &state,
+                &req,
+                Some("Spor Companion could not save the approval; see its log.".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            )
+            .await
+        }
+        Err(e) => render(&state, &req, Some(e.to_string()), StatusCode::BAD_REQUEST).await,
+    }
+}
+
+/// Fields of the add-token form.
+#[derive(Deserialize)]
+pub struct AccountForm {
+    csrf: String,
+    #[serde(default)]
+    server_url: Option<String>,
+    pat: String,
+}
+
+/// `POST /oauth/consent/{id}/account`: paste a PAT, then back to the page.
+pub async fn consent_add_account(
+    State(state): State<AppState>,
+    Extension(host): Extension<LocalHost>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<AccountForm>,
+) -> Response {
+    let req = match guard_form(&state, &host, &headers, &id, &form.csrf) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let pat = Sensitive::new(form.pat);
+    let server = match form.server_url.filter(|s| !s.trim().is_empty()) {
+        Some(s) => Some(s),
+        None => known_server(&state).await,
+    };
+    let Some(server) = server else {
+        return render(
+            &state,
+            &req,
+            Some("Enter the Spor server URL.".into()),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    };
+    match accounts::add_spor_account(&state, &server, None, pat).await {
+        Ok(added) => {
+            let mut to = format!("/oauth/consent/{id}");
+            if let Some(w) = added.warnings.first() {
+                tracing::warn!(account = %added.account.id, "{w}");
+                to.push_str("?notice=unbound");
+            }
+            Redirect::to(&to).into_response()
+        }
+        Err(e) => {
+            let status = match e {
+                AccountError::Secret(_) | AccountError::Store(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+                AccountError::Upstream(_) => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            render(&state, &req, Some(e.to_string()), status).await
+        }
+    }
+}
+
+/// `GET /oauth/consent/{id}/status?csrf=…`: lets the waiting page finish by
+/// itself when the decision was made elsewhere (CLI, desktop window).
+pub async fn consent_status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params: HashMap<String, String> =
+        parse_params(query.as_deref().unwrap_or_default()).unwrap_or_default();
+    let csrf = params.get("csrf").map(String::as_str).unwrap_or_default();
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    if state.consent.is_waiting(&id, csrf, state.now()) {
+        return (no_store, Json(serde_json::json!({ "status": "pending" }))).into_response();
+    }
+    match state.consent.take_decision(&id, csrf) {
+        Some(d) => (
+            no_store,
+            Json(serde_json::json!({ "status": "decided", "approved": d.approved, "redirect": d.redirect.expose() })),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, no_store, Json(serde_json::json!({ "status": "gone" }))).into_response(),
+    }
+}

@@ -1,0 +1,393 @@
+//! Where PATs live: the OS keychain (default) or, chosen explicitly for
+//! headless machines, a `0600` JSON file in the data dir. Never a silent
+//! fallback from one to the other.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::sensitive::Sensitive;
+
+/// Keychain service name under which every account's PAT is stored.
+pub const KEYCHAIN_SERVICE: &str = "spor-companion";
+/// File name of the file store inside the data dir.
+pub const FILE_STORE_NAME: &str = "secrets.json";
+
+/// Which secret store to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SecretStoreKind {
+    /// The OS keychain (Secret Service, macOS Keychain, Windows Credential Manager).
+    Keychain,
+    /// A `0600` JSON file in the data dir.
+    File,
+}
+
+impl SecretStoreKind {
+    /// The name users type and see.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Keychain => "keychain",
+            Self::File => "file",
+        }
+    }
+}
+
+/// Errors from a secret store. Never carries the secret itself.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The keychain cannot be reached at all.
+    #[error("the OS keychain is not available ({0}). On a machine without a desktop keychain, choose the file store explicitly: --secret-store file (or SPOR_COMPANION_SECRET_STORE=file)")]
+    KeychainUnavailable(String),
+    /// The keychain is there but refused access (locked?).
+    #[error("the OS keychain refused access ({0}); unlock it and try again")]
+    KeychainLocked(String),
+    /// Any other keychain failure.
+    #[error("keychain error: {0}")]
+    Keychain(String),
+    /// The file store could not be read or written.
+    #[error("secret file {path}: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A blocking task failed.
+    #[error("secret store task failed")]
+    Join,
+}
+
+/// A place to keep one secret per account id. Calls block: run them off the
+/// async runtime (see [`SecretStore::get_async`]).
+pub trait SecretBackend: Send + Sync + 'static {
+    /// Reads the secret for `account`, `None` if there is none.
+    fn get(&self, account: &str) -> Result<Option<Sensitive<String>>, SecretError>;
+    /// Creates or replaces the secret for `account`.
+    fn set(&self, account: &str, secret: &Sensitive<String>) -> Result<(), SecretError>;
+    /// Deletes the secret for `account`; absent is not an error.
+    fn delete(&self, account: &str) -> Result<(), SecretError>;
+    /// Human description, e.g. "OS keychain (Secret Service)".
+    fn describe(&self) -> String;
+}
+
+/// A shareable handle on the configured backend.
+#[derive(Clone)]
+pub struct SecretStore(Arc<dyn SecretBackend>);
+
+impl std::fmt::Debug for SecretStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretStore({})", self.0.describe())
+    }
+}
+
+impl SecretStore {
+    /// Wraps a backend.
+    pub fn new(backend: impl SecretBackend) -> Self {
+        Self(Arc::new(backend))
+    }
+
+    /// Opens the store of the given kind; the keychain is probed so an
+    /// unavailable one is reported now rather than at first use.
+    pub fn open(kind: SecretStoreKind, data_dir: &Path) -> Result<Self, SecretError> {
+        match kind {
+            SecretStoreKind::Keychain => Ok(Self::new(KeychainStore::probe()?)),
+            SecretStoreKind::File => Ok(Self::new(FileStore::new(data_dir.join(FILE_STORE_NAME)))),
+        }
+    }
+
+    /// Which store this is, for the user.
+    pub fn describe(&self) -> String {
+        self.0.describe()
+    }
+
+    /// Blocking read.
+    pub fn get(&self, account: &str) -> Result<Option<Sensitive<String>>, SecretError> {
+        self.0.get(account)
+    }
+
+    /// Blocking write.
+    pub fn set(&self, account: &str, secret: &Sensitive<String>) -> Result<(), SecretError> {
+        self.0.set(account, secret)
+    }
+
+    /// Blocking delete.
+    pub fn delete(&self, account: &str) -> Result<(), SecretError> {
+        self.0.delete(account)
+    }
+
+    /// Read on the blocking pool.
+    pub async fn get_async(
+        &self,
+        account: String,
+    ) -> Result<Option<Sensitive<String>>, SecretError> {
+        let b = self.0.clone();
+        tokio::task::spawn_blocking(move || b.get(&account))
+            .await
+            .map_err(|_| SecretError::Join)?
+    }
+
+    /// Write on the blocking pool.
+    pub async fn set_async(
+        &self,
+        account: String,
+        secret: Sensitive<String>,
+    ) -> Result<(), SecretError> {
+        let b = self.0.clone();
+        tokio::task::spawn_blocking(move || b.set(&account, &secret))
+            .await
+            .map_err(|_| SecretError::Join)?
+    }
+
+    /// Delete on the blocking pool.
+    pub async fn delete_async(&self, account: String) -> Result<(), SecretError> {
+        let b = self.0.clone();
+        tokio::task::spawn_blocking(move || b.delete(&account))
+            .await
+            .map_err(|_| SecretError::Join)?
+    }
+}
+
+/// The OS keychain through the `keyring` crate.
+#[derive(Debug)]
+pub struct KeychainStore;
+
+/// Turns a keyring error into ours without ever formatting its payload
+/// (some variants carry the secret's bytes).
+fn keyring_error(e: keyring::Error) -> SecretError {
+    match e {
+        keyring::Error::NoStorageAccess(p) => SecretError::KeychainLocked(p.to_string()),
+        keyring::Error::PlatformFailure(p) => SecretError::Keychain(p.to_string()),
+        keyring::Error::NoDefaultStore => {
+            SecretError::KeychainUnavailable("no keychain service found".into())
+        }
+        keyring::Error::BadEncoding(_) | keyring::Error::BadDataFormat(..) => {
+            SecretError::Keychain("the stored entry is not a valid token".into())
+        }
+        keyring::Error::Ambiguous(_) => {
+            SecretError::Keychain("more than one keychain entry matches".into())
+        }
+        keyring::Error::TooLong(attr, _) => SecretError::Keychain(format!("{attr} too long")),
+        keyring::Error::Invalid(attr, why) => SecretError::Keychain(format!("{attr}: {why}")),
+        _ => SecretError::Keychain("unexpected keychain failure".into()),
+    }
+}
+
+impl KeychainStore {
+    /// Connects to the platform keychain, failing clearly if there is none.
+    pub fn probe() -> Result<Self, SecretError> {
+        match keyring::Entry::store_status() {
+            Ok(()) => Ok(Self),
+            Err(e) => Err(SecretError::KeychainUnavailable(match e {
+                keyring::Error::PlatformFailure(p) | keyring::Error::NoStorageAccess(p) => {
+                    p.to_string()
+                }
+                _ => "no keychain service found".into(),
+            })),
+        }
+    }
+
+    fn entry(account: &str) -> Result<keyring::Entry, SecretError> {
+        keyring::Entry::new(KEYCHAIN_SERVICE, account).map_err(keyring_error)
+    }
+}
+
+impl SecretBackend for KeychainStore {
+    fn get(&self, account: &str) -> Result<Option<Sensitive<String>>, SecretError> {
+        match Self::entry(account)?.get_password() {
+            Ok(p) => Ok(Some(Sensitive::new(p))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(keyring_error(e)),
+        }
+    }
+
+    fn set(&self, account: &str, secret: &Sensitive<String>) -> Result<(), SecretError> {
+        Self::entry(account)?
+            .set_password(secret.expose())
+            .map_err(keyring_error)
+    }
+
+    fn delete(&self, account: &str) -> Result<(), SecretError> {
+        match Self::entry(account)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(keyring_error(e)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        if cfg!(target_os = "macos") {
+            "OS keychain (macOS Keychain)".into()
+        } else if cfg!(windows) {
+            "OS keychain (Windows Credential Manager)".into()
+        } else {
+            "OS keychain (Secret Service)".into()
+        }
+    }
+}
+
+/// A JSON file `{ "<account id>": "<secret>" }`, mode `0600`, replaced
+/// atomically on every write.
+#[derive(Debug)]
+pub struct FileStore {
+    path: PathBuf,
+    // Serializes read-modify-write within this process.
+    lock: Mutex<()>,
+}
+
+impl FileStore {
+    /// A file store at `path`.
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            lock: Mutex::new(()),
+        }
+    }
+
+    fn err(&self, reason: impl ToString) -> SecretError {
+        SecretError::File {
+            path: self.path.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn read(&self) -> Result<BTreeMap<String, String>, SecretError> {
+        match fs::read(&self.path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|_| self.err("not a valid secret file"))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    fn write(&self, map: &BTreeMap<String, String>) -> Result<(), SecretError> {
+        let dir = self
+            .path
+            .parent()
+            .ok_or_else(|| self.err("no parent directory"))?;
+        fs::create_dir_all(dir).map_err(|e| self.err(e))?;
+        let tmp = dir.join(format!(".{FILE_STORE_NAME}.{}.tmp", std::process::id()));
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let result = (|| {
+            let mut f = opts.open(&tmp)?;
+            let body = serde_json::to_vec_pretty(map).map_err(std::io::Error::other)?;
+            f.write_all(&body)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &self.path)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result.map_err(|e| self.err(e))
+    }
+}
+
+impl SecretBackend for FileStore {
+    fn get(&self, account: &str) -> Result<Option<Sensitive<String>>, SecretError> {
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(self.read()?.remove(account).map(Sensitive::new))
+    }
+
+    fn set(&self, account: &str, secret: &Sensitive<String>) -> Result<(), SecretError> {
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.read()?;
+        map.insert(account.to_string(), secret.expose().clone());
+        self.write(&map)
+    }
+
+    fn delete(&self, account: &str) -> Result<(), SecretError> {
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.read()?;
+        if map.remove(account).is_some() {
+            self.write(&map)?;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("file store ({})", self.path.display())
+    }
+}
+
+/// Secrets in memory; for tests only.
+#[derive(Debug, Default)]
+pub struct MemoryStore(Mutex<BTreeMap<String, String>>);
+
+impl SecretBackend for MemoryStore {
+    fn get(&self, account: &str) -> Result<Option<Sensitive<String>>, SecretError> {
+        Ok(self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(account)
+            .cloned()
+            .map(Sensitive::new))
+    }
+
+    fn set(&self, account: &str, secret: &Sensitive<String>) -> Result<(), SecretError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(account.to_string(), secret.expose().clone());
+        Ok(())
+    }
+
+    fn delete(&self, account: &str) -> Result<(), SecretError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(account);
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "in-memory store (tests only)".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_store_round_trips_with_0600() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FileStore::new(dir.path().join(FILE_STORE_NAME));
+        assert!(store.get("a").expect("get").is_none());
+        store
+            .set("a", &Sensitive::new("spor_pat_x".into()))
+            .expect("set");
+        assert_eq!(
+            store.get("a").expect("get").expect("some").expose(),
+            "spor_pat_x"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(FILE_STORE_NAME))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        store.delete("a").expect("delete");
+        assert!(store.get("a").expect("get").is_none());
+        store.delete("a").expect("deleting twice is fine");
+    }
+
+    #[test]
+    fn corrupt_file_is_an_error_not_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(FILE_STORE_NAME);
+        fs::write(&path, b"spor_pat_leaky{").expect("write");
+        let err = FileStore::new(path).get("a").expect_err("corrupt");
+        assert!(!err.to_string().contains("spor_pat_leaky"));
+    }
+}

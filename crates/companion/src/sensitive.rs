@@ -1,0 +1,51 @@
+//! A wrapper for secrets (PATs, tokens, codes, verifiers) that cannot leak
+//! through `Debug`, `Display` or serialization by accident.
+
+use std::fmt;
+
+/// A secret value. `Debug` prints `<redacted>`; there is no `Display` and no
+/// `Serialize`, so the only way out is the explicit [`Sensitive::expose`].
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Sensitive<T>(T);
+
+impl<T> Sensitive<T> {
+    /// Wraps a secret.
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// Borrows the secret; every call site is a place a secret leaves the wrapper.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+
+    /// Unwraps the secret.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for Sensitive<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<T> From<T> for Sensitive<T> {
+    fn from(value: T) -> Self {
+        Self(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let s = Sensitive::new("spor_pat_abc".to_string());
+        assert_eq!(format!("{s:?}"), "<redacted>");
+        assert_eq!(format!("{:?}", Some(&s)), "Some(<redacted>)");
+        assert_eq!(s.expose(), "spor_pat_abc");
+    }
+}

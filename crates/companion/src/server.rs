@@ -1,0 +1,173 @@
+//! Router assembly, the loopback guard and `serve`: the single entry point
+//! the daemon, the desktop app and the tests all call.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+
+use crate::gateway;
+use crate::oauth::{self, LocalHost};
+use crate::state::AppState;
+
+/// The default port: fixed so assistant configurations stay valid across
+/// restarts.
+pub const DEFAULT_PORT: u16 = 7767;
+
+/// Whether `addr` is a loopback address we may listen on.
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+fn refuse(status: StatusCode, why: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "error": "forbidden", "error_description": why })),
+    )
+        .into_response()
+}
+
+/// The host a request names, from `Host` (HTTP/1.1) or the URI authority (HTTP/2).
+fn request_host(req: &Request) -> Option<String> {
+    if let Some(h) = req.headers().get(header::HOST) {
+        return h.to_str().ok().map(str::to_string);
+    }
+    req.uri().authority().map(|a| a.as_str().to_string())
+}
+
+/// `127.0.0.1:PORT`, `localhost:PORT` or `[::1]:PORT`, normalized; `None` otherwise.
+fn loopback_authority(host: &str, port: u16) -> Option<String> {
+    let (name, p) = host.rsplit_once(':')?;
+    if p.parse::<u16>().ok()? != port {
+        return None;
+    }
+    let name = name.to_ascii_lowercase();
+    matches!(name.as_str(), "127.0.0.1" | "localhost" | "[::1]").then(|| format!("{name}:{port}"))
+}
+
+/// Whether a present `Origin` is a loopback web origin (any port).
+fn loopback_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let Ok(url) = url::Url::parse(origin) else {
+        return false;
+    };
+    let host_ok = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.octets() == [127, 0, 0, 1],
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    matches!(url.scheme(), "http" | "https") && host_ok && url.path() == "/"
+}
+
+/// DNS-rebinding defence: every request must name us by a loopback host and
+/// our port, and a browser `Origin`, when present, must be a loopback origin.
+async fn loopback_guard(State(port): State<u16>, mut req: Request, next: Next) -> Response {
+    let Some(host) = request_host(&req).and_then(|h| loopback_authority(&h, port)) else {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "requests must address 127.0.0.1, localhost or [::1] with this server's port",
+        );
+    };
+    if !loopback_origin(req.headers()) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "cross-origin requests from non-local web pages are not allowed",
+        );
+    }
+    req.extensions_mut().insert(LocalHost(host));
+    next.run(req).await
+}
+
+/// Logs method, path (never the query: it can hold codes and state),
+/// status and time.
+async fn access_log(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    resp
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({ "error": "not_found", "error_description": "no such endpoint" })),
+    )
+        .into_response()
+}
+
+/// Every route, behind the guard, for a server listening on `port`.
+pub fn router(state: AppState, port: u16) -> Router {
+    Router::new()
+        .merge(oauth::router())
+        .merge(gateway::router())
+        .fallback(not_found)
+        .with_state(state)
+        .layer(middleware::from_fn_with_state(port, loopback_guard))
+        .layer(middleware::from_fn(access_log))
+}
+
+/// Serves on an already bound listener until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    let app = router(state.clone(), addr.port());
+    let pruner = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.store.prune(state.now()).await {
+                tracing::warn!(error = %e, "pruning expired rows failed");
+            }
+        }
+    });
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    pruner.abort();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_names_with_our_port_pass() {
+        assert_eq!(
+            loopback_authority("127.0.0.1:7767", 7767).as_deref(),
+            Some("127.0.0.1:7767")
+        );
+        assert_eq!(
+            loopback_authority("LOCALHOST:7767", 7767).as_deref(),
+            Some("localhost:7767")
+        );
+        assert_eq!(
+            loopback_authority("[::1]:7767", 7767).as_deref(),
+            Some("[::1]:7767")
+        );
+        assert_eq!(loopback_authority("127.0.0.1:7768", 7767), None);
+        assert_eq!(loopback_authority("evil.example:7767", 7767), None);
+        assert_eq!(loopback_authority("127.0.0.1", 7767), None);
+        assert_eq!(
+            loopback_authority("localhost.evil.example:7767", 7767),
+            None
+        );
+    }
+}

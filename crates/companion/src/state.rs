@@ -1,0 +1,157 @@
+//! The one state every handler, command and test shares.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::clock::{Clock, Timestamp};
+use crate::consent::Consent;
+use crate::events::Events;
+use crate::gateway::PatCache;
+use crate::secrets::SecretStore;
+use crate::store::Store;
+use crate::upstream::Upstream;
+
+/// Who shows consent: the browser page (headless) or the app's own window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentMode {
+    /// The browser page offers Allow and Deny.
+    Browser,
+    /// The desktop app decides; the browser page only waits.
+    Native,
+}
+
+/// Settings fixed at start-up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the database (and the file secret store) live.
+    pub data_dir: PathBuf,
+    /// The server a first account is added for, if configured.
+    pub default_server: Option<String>,
+    /// Who decides consent.
+    pub consent_mode: ConsentMode,
+}
+
+/// Shared application state; clone freely.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Where PATs are kept.
+    pub secrets: SecretStore,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+    /// The upstream REST client.
+    pub upstream: Upstream,
+    /// Start-up settings.
+    pub config: Arc<Config>,
+    /// Pending authorization requests.
+    pub consent: Consent,
+    /// Events for UIs.
+    pub events: Events,
+    /// PATs already read from the secret store.
+    pub pats: PatCache,
+    /// The pooled HTTP client `/mcp` traffic is forwarded with.
+    pub forwarder: reqwest::Client,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(store: Store, secrets: SecretStore, clock: Arc<dyn Clock>, config: Config) -> Self {
+        let events = Events::default();
+        Self {
+            store,
+            secrets,
+            clock,
+            upstream: Upstream::new(),
+            config: Arc::new(config),
+            consent: Consent::new(events.clone()),
+            events,
+            pats: PatCache::default(),
+            forwarder: forwarder(),
+        }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+/// A pooled client for `/mcp` forwarding: bounded connect time, no overall
+/// timeout (streams may stay open), no redirects (they could carry the PAT).
+fn forwarder() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("spor-companion/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Why the state could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// No data dir given and the OS has none.
+    #[error("cannot determine a data directory; pass --data-dir")]
+    NoDataDir,
+    /// The data dir could not be created or secured.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// Which.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database failed to open or migrate.
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The secret store is unusable.
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretError),
+}
+
+/// The OS data dir for the companion (e.g. `~/.local/share/spor-companion`).
+pub fn default_data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "spor-companion").map(|d| d.data_dir().to_path_buf())
+}
+
+/// Database file name inside the data dir.
+pub const DATABASE_NAME: &str = "companion.db";
+
+impl AppState {
+    /// Creates the data dir (owner-only), opens the database and the chosen
+    /// secret store, and assembles the state with the system clock.
+    pub fn open(
+        config: Config,
+        secrets: crate::secrets::SecretStoreKind,
+    ) -> Result<Self, OpenError> {
+        let dir = &config.data_dir;
+        let io = |source| OpenError::DataDir {
+            path: dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+        }
+        let store = Store::open(&dir.join(DATABASE_NAME))?;
+        let secrets = SecretStore::open(secrets, dir)?;
+        Ok(Self::new(
+            store,
+            secrets,
+            Arc::new(crate::clock::SystemClock),
+            config,
+        ))
+    }
+}

@@ -1,0 +1,567 @@
+//! Grants and everything minted for them: authorization codes, access tokens
+//! and rotating refresh tokens. Only hashes are stored.
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::Serialize;
+
+use super::audit::{record, Subject};
+use super::{Store, StoreError};
+use crate::clock::Timestamp;
+use crate::sensitive::Sensitive;
+use crate::tokens;
+
+/// Access tokens live 30 days.
+pub const ACCESS_TOKEN_TTL: i64 = 30 * 86_400;
+/// Refresh tokens live 90 days.
+pub const REFRESH_TOKEN_TTL: i64 = 90 * 86_400;
+/// Two refreshes of the same token within this many seconds are a benign race
+/// (both get the same successor pair); later reuse is treated as theft.
+pub const REFRESH_GRACE_SECS: i64 = 30;
+/// Grant-use timestamps are written at most this often, to keep writes off
+/// the request path.
+const LAST_USED_GRANULARITY: i64 = 60;
+
+/// What a client receives from the token endpoint.
+#[derive(Debug, Clone)]
+pub struct IssuedPair {
+    /// The grant the pair belongs to.
+    pub grant_id: String,
+    /// `spor_oat_…`
+    pub access_token: Sensitive<String>,
+    /// `spor_ort_…`
+    pub refresh_token: Sensitive<String>,
+    /// When the access token expires.
+    pub access_expires_at: Timestamp,
+    /// Granted scope.
+    pub scope: String,
+}
+
+/// A freshly minted, not yet stored token pair.
+#[derive(Debug)]
+struct MintedPair {
+    access: Sensitive<String>,
+    refresh: Sensitive<String>,
+    access_expires_at: Timestamp,
+    refresh_expires_at: Timestamp,
+}
+
+impl MintedPair {
+    fn new(now: Timestamp) -> Self {
+        Self {
+            access: tokens::mint(tokens::ACCESS_PREFIX),
+            refresh: tokens::mint(tokens::REFRESH_PREFIX),
+            access_expires_at: now + ACCESS_TOKEN_TTL,
+            refresh_expires_at: now + REFRESH_TOKEN_TTL,
+        }
+    }
+
+    /// Stores the pair's hashes for `grant_id`, the refresh token descending
+    /// from `parent`.
+    fn insert(
+        &self,
+        conn: &Connection,
+        grant_id: &str,
+        parent: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        conn.execute(
+            "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![tokens::hash(self.access.expose()), grant_id, now, self.access_expires_at],
+        )?;
+        conn.execute(
+            "INSERT INTO refresh_tokens (token_hash, grant_id, parent_hash, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                tokens::hash(self.refresh.expose()),
+                grant_id,
+                parent,
+                now,
+                self.refresh_expires_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn issued(self, grant_id: String, scope: String) -> IssuedPair {
+        IssuedPair {
+            grant_id,
+            access_token: self.access,
+            refresh_token: self.refresh,
+            access_expires_at: self.access_expires_at,
+            scope,
+        }
+    }
+}
+
+/// An authorization code to store.
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    /// SHA-256 of the code.
+    pub code_hash: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The account the user picked.
+    pub account_id: String,
+    /// The exact redirect URI of the authorization request.
+    pub redirect_uri: String,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// Granted scope.
+    pub scope: String,
+    /// The `resource` of the request, if one was sent.
+    pub resource: Option<String>,
+    /// Expiry.
+    pub expires_at: Timestamp,
+}
+
+/// A stored authorization code, as the token endpoint needs it.
+#[derive(Debug, Clone)]
+pub struct CodeExchange {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Redirect URI to match exactly.
+    pub redirect_uri: String,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// Expiry.
+    pub expires_at: Timestamp,
+    /// Set once redeemed.
+    pub used_at: Option<Timestamp>,
+}
+
+/// Result of redeeming a code.
+#[derive(Debug)]
+pub enum Redeemed {
+    /// A new grant and its first token pair.
+    Issued(IssuedPair),
+    /// Someone redeemed it first; the grant it minted is now revoked.
+    AlreadyUsed,
+    /// The account behind it was removed or rejected meanwhile.
+    AccountGone,
+}
+
+/// Result of a refresh.
+#[derive(Debug)]
+pub enum RefreshOutcome {
+    /// A new pair; the presented token is now used.
+    Rotated(IssuedPair),
+    /// The presented token was rotated moments ago: here is the same successor.
+    Replayed(IssuedPair),
+    /// The token is unusable for the stated reason; nothing changed.
+    Invalid(&'static str),
+    /// The token was used before, outside the grace window: the grant is revoked.
+    ReuseDetected,
+}
+
+/// Who a valid access token speaks for.
+#[derive(Debug, Clone)]
+pub struct AccessContext {
+    /// The grant.
+    pub grant_id: String,
+    /// The client holding it.
+    pub client_id: String,
+    /// The account it acts as.
+    pub account_id: String,
+}
+
+/// Result of checking an access token.
+#[derive(Debug, Clone)]
+pub enum AccessCheck {
+    /// Usable.
+    Valid(AccessContext),
+    /// Known but past its expiry.
+    Expired,
+    /// Known but its grant was revoked (or its account removed/rejected).
+    Revoked,
+    /// Never issued here.
+    Unknown,
+}
+
+/// A grant as the grant list shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrantSummary {
+    /// Grant id.
+    pub id: String,
+    /// Client id.
+    pub client_id: String,
+    /// Self-declared client name.
+    pub client_name: String,
+    /// Account id, if the account still exists.
+    pub account_id: Option<String>,
+    /// Organization of that account.
+    pub org: Option<String>,
+    /// Server of that account.
+    pub server: Option<String>,
+    /// When connected.
+    pub created_at: Timestamp,
+    /// When last used (minute granularity).
+    pub last_used_at: Option<Timestamp>,
+    /// When revoked, if it was.
+    pub revoked_at: Option<Timestamp>,
+    /// Why it was revoked.
+    pub revoke_reason: Option<String>,
+}
+
+fn revoke_grant_tx(
+    conn: &Connection,
+    grant_id: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE grants SET revoked_at = ?1, revoke_reason = ?2 WHERE id = ?3 AND revoked_at IS NULL",
+        params![now, reason, grant_id],
+    )?;
+    if n > 0 {
+        record(
+            conn,
+            now,
+            "grant.revoked",
+            Subject {
+                grant: Some(grant_id),
+                ..Subject::default()
+            },
+            Some(serde_json::json!({ "reason": reason })),
+        )?;
+    }
+    Ok(n > 0)
+}
+
+impl Store {
+    /// Stores a new authorization code.
+    pub async fn insert_code(&self, code: NewCode, now: Timestamp) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO auth_codes (code_hash, client_id, account_id, redirect_uri, code_challenge,
+                 scope, resource, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    code.code_hash,
+                    code.client_id,
+                    code.account_id,
+                    code.redirect_uri,
+                    code.code_challenge,
+                    code.scope,
+                    code.resource,
+                    now,
+                    code.expires_at
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Looks a code up by its hash.
+    pub async fn code(&self, code_hash: String) -> Result<Option<CodeExchange>, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                "SELECT client_id, redirect_uri, code_challenge, expires_at, used_at FROM auth_codes WHERE code_hash = ?1",
+                [&code_hash],
+                |r| {
+                    Ok(CodeExchange {
+                        client_id: r.get(0)?,
+                        redirect_uri: r.get(1)?,
+                        code_challenge: r.get(2)?,
+                        expires_at: r.get(3)?,
+                        used_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Revokes the grant a (reused) code minted, if any; returns its id.
+    pub async fn revoke_grant_of_code(
+        &self,
+        code_hash: String,
+        now: Timestamp,
+    ) -> Result<Option<String>, StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let grant: Option<String> = tx
+                .query_row(
+                    "SELECT grant_id FROM auth_codes WHERE code_hash = ?1",
+                    [&code_hash],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            if let Some(g) = &grant {
+                revoke_grant_tx(&tx, g, "authorization_code_reuse", now)?;
+            }
+            tx.commit()?;
+            Ok(grant)
+        })
+        .await
+    }
+
+    /// Redeems a validated code: marks it used and creates the grant and its
+    /// first token pair, all in one transaction. Losing a race to another
+    /// redemption counts as reuse.
+    pub async fn redeem_code(
+        &self,
+        code_hash: String,
+        now: Timestamp,
+    ) -> Result<Redeemed, StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            type Row = (String, String, String, Option<String>, Option<String>, Option<String>);
+            let row: Option<Row> = tx
+                .query_row(
+                    "SELECT k.client_id, k.account_id, k.scope, k.resource, k.grant_id, a.status
+                     FROM auth_codes k LEFT JOIN accounts a ON a.id = k.account_id
+                     WHERE k.code_hash = ?1 AND k.used_at IS NULL",
+                    [&code_hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                )
+                .optional()?;
+            let Some((client_id, account_id, scope, resource, _, status)) = row else {
+                drop(tx);
+                return Ok(Redeemed::AlreadyUsed);
+            };
+            if status.as_deref() != Some("valid") {
+                return Ok(Redeemed::AccountGone);
+            }
+            let grant_id = format!("g_{}", tokens::random_hex(8));
+            tx.execute(
+                "INSERT INTO grants (id, client_id, account_id, scope, resource, created_at, last_used_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)",
+                params![grant_id, client_id, account_id, scope, resource, now],
+            )?;
+            tx.execute(
+                "UPDATE auth_codes SET used_at = ?1, grant_id = ?2 WHERE code_hash = ?3",
+                params![now, grant_id, code_hash],
+            )?;
+            tx.execute("UPDATE clients SET last_used_at = ?1 WHERE id = ?2", params![now, client_id])?;
+            let pair = MintedPair::new(now);
+            pair.insert(&tx, &grant_id, None, now)?;
+            record(
+                &tx,
+                now,
+                "grant.created",
+                Subject { grant: Some(&grant_id), account: Some(&account_id), client: Some(&client_id) },
+                None,
+            )?;
+            tx.commit()?;
+            Ok(Redeemed::Issued(pair.issued(grant_id, scope)))
+        })
+        .await
+    }
+
+    /// Rotates a refresh token (see [`RefreshOutcome`]).
+    pub async fn refresh(
+        &self,
+        presented: Sensitive<String>,
+        client_id: String,
+        now: Timestamp,
+    ) -> Result<RefreshOutcome, StoreError> {
+        self.call(move |c| {
+            let hash = tokens::hash(presented.expose());
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            type Row = (String, Timestamp, Option<Timestamp>, Option<Vec<u8>>, String, Option<Timestamp>, String, Option<String>);
+            let row: Option<Row> = tx
+                .query_row(
+                    "SELECT r.grant_id, r.expires_at, r.used_at, r.successor_sealed, g.client_id, g.revoked_at,
+                            g.scope, a.status
+                     FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
+                     LEFT JOIN accounts a ON a.id = g.account_id
+                     WHERE r.token_hash = ?1",
+                    [&hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
+                )
+                .optional()?;
+            let Some((grant_id, expires_at, used_at, sealed, owner, revoked_at, scope, status)) = row else {
+                return Ok(RefreshOutcome::Invalid("unknown refresh token"));
+            };
+            if revoked_at.is_some() {
+                return Ok(RefreshOutcome::Invalid("the grant was revoked"));
+            }
+            if !tokens::constant_time_eq(&owner, &client_id) {
+                return Ok(RefreshOutcome::Invalid("refresh token was issued to another client"));
+            }
+            if status.as_deref() != Some("valid") {
+                return Ok(RefreshOutcome::Invalid("the account behind this grant is no longer available"));
+            }
+            if expires_at <= now {
+                return Ok(RefreshOutcome::Invalid("refresh token expired"));
+            }
+            if let Some(used_at) = used_at {
+                if now - used_at <= REFRESH_GRACE_SECS {
+                    if let Some(pair) = sealed.and_then(|s| tokens::open(presented.expose(), &s)) {
+                        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&pair) {
+                            if let (Some(a), Some(r), Some(ae)) = (v["a"].as_str(), v["r"].as_str(), v["ae"].as_i64()) {
+                                return Ok(RefreshOutcome::Replayed(IssuedPair {
+                                    grant_id,
+                                    access_token: Sensitive::new(a.to_string()),
+                                    refresh_token: Sensitive::new(r.to_string()),
+                                    access_expires_at: ae,
+                                    scope,
+                                }));
+                            }
+                        }
+                    }
+                }
+                revoke_grant_tx(&tx, &grant_id, "refresh_token_reuse", now)?;
+                tx.commit()?;
+                return Ok(RefreshOutcome::ReuseDetected);
+            }
+            let pair = MintedPair::new(now);
+            pair.insert(&tx, &grant_id, Some(&hash), now)?;
+            let sealed = tokens::seal(
+                presented.expose(),
+                serde_json::json!({
+                    "a": pair.access.expose(),
+                    "r": pair.refresh.expose(),
+                    "ae": pair.access_expires_at,
+                })
+                .to_string()
+                .as_bytes(),
+            );
+            tx.execute(
+                "UPDATE refresh_tokens SET used_at = ?1, successor_hash = ?2, successor_sealed = ?3 WHERE token_hash = ?4",
+                params![now, tokens::hash(pair.refresh.expose()), sealed, hash],
+            )?;
+            tx.commit()?;
+            Ok(RefreshOutcome::Rotated(pair.issued(grant_id, scope)))
+        })
+        .await
+    }
+
+    /// Checks an access token by its hash, noting the grant's use.
+    pub async fn check_access(
+        &self,
+        token_hash: String,
+        now: Timestamp,
+    ) -> Result<AccessCheck, StoreError> {
+        self.call(move |c| {
+            type Row = (String, String, Option<String>, Timestamp, Option<Timestamp>, Option<Timestamp>, Option<String>);
+            let row: Option<Row> = c
+                .query_row(
+                    "SELECT g.id, g.client_id, g.account_id, t.expires_at, g.revoked_at, g.last_used_at, a.status
+                     FROM access_tokens t JOIN grants g ON g.id = t.grant_id
+                     LEFT JOIN accounts a ON a.id = g.account_id
+                     WHERE t.token_hash = ?1",
+                    [&token_hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+                )
+                .optional()?;
+            let Some((grant_id, client_id, account_id, expires_at, revoked_at, last_used, status)) = row else {
+                return Ok(AccessCheck::Unknown);
+            };
+            let (Some(account_id), Some("valid"), None) = (account_id, status.as_deref(), revoked_at) else {
+                return Ok(AccessCheck::Revoked);
+            };
+            if expires_at <= now {
+                return Ok(AccessCheck::Expired);
+            }
+            if last_used.is_none_or(|t| now - t >= LAST_USED_GRANULARITY) {
+                c.execute("UPDATE grants SET last_used_at = ?1 WHERE id = ?2", params![now, grant_id])?;
+            }
+            Ok(AccessCheck::Valid(AccessContext { grant_id, client_id, account_id }))
+        })
+        .await
+    }
+
+    /// Revokes one grant; `false` if it was unknown or already revoked.
+    pub async fn revoke_grant(
+        &self,
+        grant_id: String,
+        reason: &'static str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let done = revoke_grant_tx(&tx, &grant_id, reason, now)?;
+            tx.commit()?;
+            Ok(done)
+        })
+        .await
+    }
+
+    /// Revokes the grant an access or refresh token belongs to (RFC 7009),
+    /// unless `client_id` names a different client. Returns the grant id.
+    pub async fn revoke_by_token(
+        &self,
+        token_hash: String,
+        client_id: Option<String>,
+        now: Timestamp,
+    ) -> Result<Option<String>, StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let found: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT g.id, g.client_id FROM grants g WHERE g.id IN (
+                        SELECT grant_id FROM access_tokens WHERE token_hash = ?1
+                        UNION SELECT grant_id FROM refresh_tokens WHERE token_hash = ?1)",
+                    [&token_hash],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((grant_id, owner)) = found else {
+                return Ok(None);
+            };
+            if client_id.is_some_and(|c| !tokens::constant_time_eq(&c, &owner)) {
+                return Ok(None);
+            }
+            let revoked = revoke_grant_tx(&tx, &grant_id, "revoked_by_client", now)?;
+            tx.commit()?;
+            Ok(revoked.then_some(grant_id))
+        })
+        .await
+    }
+
+    /// Grants, newest first; only live ones unless `include_revoked`.
+    pub async fn grants(&self, include_revoked: bool) -> Result<Vec<GrantSummary>, StoreError> {
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT g.id, g.client_id, k.name, g.account_id, a.org, a.rest_base, g.created_at,
+                        g.last_used_at, g.revoked_at, g.revoke_reason
+                 FROM grants g JOIN clients k ON k.id = g.client_id
+                 LEFT JOIN accounts a ON a.id = g.account_id
+                 WHERE ?1 OR g.revoked_at IS NULL
+                 ORDER BY g.created_at DESC, g.id",
+            )?;
+            let rows = stmt.query_map([include_revoked], |r| {
+                Ok(GrantSummary {
+                    id: r.get(0)?,
+                    client_id: r.get(1)?,
+                    client_name: r.get(2)?,
+                    account_id: r.get(3)?,
+                    org: r.get(4)?,
+                    server: r.get(5)?,
+                    created_at: r.get(6)?,
+                    last_used_at: r.get(7)?,
+                    revoked_at: r.get(8)?,
+                    revoke_reason: r.get(9)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Deletes what can never be used again and forgets sealed successor
+    /// pairs once their grace window is over.
+    pub async fn prune(&self, now: Timestamp) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "UPDATE refresh_tokens SET successor_sealed = NULL
+                 WHERE successor_sealed IS NOT NULL AND used_at < ?1",
+                [now - REFRESH_GRACE_SECS],
+            )?;
+            // Codes are kept a day past expiry so a late replay still finds
+            // (and revokes) the grant it minted.
+            tx.execute(
+                "DELETE FROM auth_codes WHERE expires_at < ?1",
+                [now - 86_400],
+            )?;
+            tx.execute("DELETE FROM access_tokens WHERE expires_at < ?1", [now])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}

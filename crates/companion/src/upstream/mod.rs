@@ -1,0 +1,323 @@
+//! The Spor REST client (`/v1/me`, org choices, token list and revoke) and
+//! the rules for which server URLs a PAT may be sent to.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::sensitive::Sensitive;
+
+/// Errors talking to an upstream. Messages name the cause, never the token.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The server URL is not one we will send a token to.
+    #[error("invalid server URL: {0}")]
+    InvalidUrl(String),
+    /// Could not connect.
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable {
+        /// Where.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// No answer in time.
+    #[error("{url} did not answer in time")]
+    Timeout {
+        /// Where.
+        url: String,
+    },
+    /// The server refused the token (401/403).
+    #[error("the server rejected the token: {message}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The server's own explanation.
+        message: String,
+    },
+    /// 404 from the server.
+    #[error("not found on the server: {0}")]
+    NotFound(String),
+    /// 429 from the server.
+    #[error("the server is rate limiting requests{}", retry_after.map(|s| format!(" (retry after {s} s)")).unwrap_or_default())]
+    RateLimited {
+        /// Seconds to wait, if given.
+        retry_after: Option<u64>,
+    },
+    /// Any other error status.
+    #[error("the server failed with HTTP {status}: {message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// The server's message, if any.
+        message: String,
+    },
+    /// The answer was not what the contract says.
+    #[error("unexpected answer from the server: {0}")]
+    BadResponse(String),
+}
+
+/// `GET /v1/me`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Me {
+    /// Person id, null when unbound.
+    pub person: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Whether the token maps to a person.
+    pub bound: bool,
+    /// Org admin.
+    #[serde(default)]
+    pub is_admin: bool,
+    /// Organization slug the token is scoped to.
+    pub org: String,
+}
+
+/// One entry of `GET /v1/me/org-choices`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrgChoice {
+    /// Slug.
+    pub slug: String,
+    /// Display label.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Whether this is the person's default org.
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// `GET /v1/me/org-choices`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrgChoices {
+    /// The orgs.
+    pub org_choices: Vec<OrgChoice>,
+    /// `idp` (a live list) or `bound`.
+    pub source: String,
+}
+
+/// One entry of `GET /v1/me/tokens`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenInfo {
+    /// Leading hex characters of the token's hash; Spor's id for it.
+    pub hash_prefix: String,
+}
+
+#[derive(Deserialize)]
+struct TokenList {
+    tokens: Vec<TokenInfo>,
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// Checks a server URL and returns it normalized (no trailing slash). HTTPS
+/// anywhere; plain HTTP only to this machine, so a PAT never crosses a
+/// network in clear text.
+pub fn normalize_server_url(raw: &str) -> Result<String, UpstreamError> {
+    let raw = raw.trim();
+    let url =
+        Url::parse(raw).map_err(|_| UpstreamError::InvalidUrl(format!("{raw:?} is not a URL")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UpstreamError::InvalidUrl(
+            "credentials in the URL are not allowed".into(),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(UpstreamError::InvalidUrl(
+            "the URL must not have a query or fragment".into(),
+        ));
+    }
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => {}
+        ("http", Some(h)) if is_loopback_host(&h) => {}
+        ("http", Some(_)) => return Err(UpstreamError::InvalidUrl(
+            "plain http is only allowed for this machine (127.0.0.1, localhost, [::1]); use https"
+                .into(),
+        )),
+        _ => {
+            return Err(UpstreamError::InvalidUrl(
+                "the URL must start with https://".into(),
+            ))
+        }
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+fn is_loopback_host(h: &url::Host<&str>) -> bool {
+    match h {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+/// An HTTP client for upstream REST calls, with bounded timeouts and no
+/// redirects (a redirect could carry the bearer token elsewhere).
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    http: reqwest::Client,
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Upstream {
+    /// A client with the default timeouts.
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("spor-companion/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self { http }
+    }
+
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &str,
+        pat: &Sensitive<String>,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let resp = req.bearer_auth(pat.expose()).send().await.map_err(|e| {
+            if e.is_timeout() {
+                UpstreamError::Timeout {
+                    url: url.to_string(),
+                }
+            } else {
+                UpstreamError::Unreachable {
+                    url: url.to_string(),
+                    reason: if e.is_connect() {
+                        "connection failed".into()
+                    } else {
+                        "request failed".into()
+                    },
+                }
+            }
+        })?;
+        let status = resp.status().as_u16();
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let body = resp.bytes().await.unwrap_or_default();
+        let (code, message) = match serde_json::from_slice::<ErrorEnvelope>(&body) {
+            Ok(env) => (env.error.code, env.error.message),
+            Err(_) => (String::new(), format!("HTTP {status}")),
+        };
+        let message = if message.is_empty() {
+            code.clone()
+        } else {
+            message
+        };
+        Err(match status {
+            401 | 403 => UpstreamError::Rejected { status, message },
+            404 => UpstreamError::NotFound(message),
+            429 => UpstreamError::RateLimited { retry_after },
+            _ => UpstreamError::Server { status, message },
+        })
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: String,
+        pat: &Sensitive<String>,
+    ) -> Result<T, UpstreamError> {
+        let resp = self.send(self.http.get(&url), &url, pat).await?;
+        resp.json().await.map_err(|_| {
+            UpstreamError::BadResponse(format!("{url} did not return the expected JSON"))
+        })
+    }
+
+    /// Who the token belongs to.
+    pub async fn me(&self, server: &str, pat: &Sensitive<String>) -> Result<Me, UpstreamError> {
+        self.get_json(format!("{server}/v1/me"), pat).await
+    }
+
+    /// Which organizations the person can act in.
+    pub async fn org_choices(
+        &self,
+        server: &str,
+        pat: &Sensitive<String>,
+    ) -> Result<OrgChoices, UpstreamError> {
+        self.get_json(format!("{server}/v1/me/org-choices"), pat)
+            .await
+    }
+
+    /// Revokes this very PAT on the server: finds its entry in the person's
+    /// token list by hash and deletes it.
+    pub async fn revoke_own_token(
+        &self,
+        server: &str,
+        pat: &Sensitive<String>,
+    ) -> Result<(), UpstreamError> {
+        let list: TokenList = self.get_json(format!("{server}/v1/me/tokens"), pat).await?;
+        let full = crate::tokens::hash(pat.expose());
+        let entry = list
+            .tokens
+            .iter()
+            .find(|t| {
+                !t.hash_prefix.is_empty() && full.starts_with(&t.hash_prefix.to_ascii_lowercase())
+            })
+            .ok_or_else(|| {
+                UpstreamError::NotFound("this token is not in the server's token list".into())
+            })?;
+        let url = format!("{server}/v1/me/tokens/{}", entry.hash_prefix);
+        self.send(self.http.delete(&url), &url, pat).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_are_https_or_local_http() {
+        assert_eq!(
+            normalize_server_url("https://api.spor.example/").unwrap(),
+            "https://api.spor.example"
+        );
+        assert_eq!(
+            normalize_server_url("http://127.0.0.1:9000").unwrap(),
+            "http://127.0.0.1:9000"
+        );
+        assert_eq!(
+            normalize_server_url("http://localhost:9000/base/").unwrap(),
+            "http://localhost:9000/base"
+        );
+        for bad in [
+            "http://api.spor.example",
+            "ftp://x",
+            "https://u:p@x",
+            "https://x/?a=1",
+            "not a url",
+            "javascript:alert(1)",
+        ] {
+            assert!(normalize_server_url(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! `spor-sandbox`: a small, faithful stand-in for a Spor server (tests, demos).
+//!
+//! It implements the subset of Spor's REST contract the companion relies on:
+//! identity (`/v1/me`), org choices, and token list/revoke, with Spor's error
+//! envelope. Tokens are stored as SHA-256 hashes only.
+
+pub mod auth;
+pub mod error;
+pub mod faults;
+pub mod rest;
+pub mod server;
+pub mod store;
+pub mod time;

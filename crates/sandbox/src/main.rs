@@ -1,0 +1,184 @@
+//! `spor-sandbox` CLI: `serve` the stand-in Spor API, or `mint` a PAT.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use spor_sandbox::faults::Faults;
+use spor_sandbox::server::{self, AppState};
+use spor_sandbox::store::{MintRequest, NewPerson, Store};
+
+/// A small stand-in for a Spor server, for tests and demos.
+#[derive(Parser)]
+#[command(name = "spor-sandbox", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Spor REST API on a loopback address until SIGINT/SIGTERM.
+    ///
+    /// Prints `listening on http://ADDR` on stdout once ready. Faults for tests:
+    /// SPOR_SANDBOX_FAULTS=org-choices-502,org-choices-404.
+    Serve {
+        /// Loopback address to bind; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Directory holding sandbox.db (created if missing).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Mint a personal access token and print it (only it) on stdout.
+    ///
+    /// People are keyed by email: minting again reuses the person and adds
+    /// memberships. Works while `serve` runs on the same data dir.
+    Mint {
+        /// Directory holding sandbox.db (created if missing).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Person's display name (kept from the first mint for that email).
+        #[arg(long, required_unless_present = "unbound")]
+        name: Option<String>,
+        /// Person's email; identifies the person.
+        #[arg(long, required_unless_present = "unbound")]
+        email: Option<String>,
+        /// Org slug the token is scoped to.
+        #[arg(long)]
+        org: String,
+        /// Another org the person belongs to (repeatable).
+        #[arg(long = "member-of", value_name = "ORG", conflicts_with = "unbound")]
+        member_of: Vec<String>,
+        /// Mint a token that maps to no person (`bound: false`).
+        #[arg(long, conflicts_with_all = ["name", "email"])]
+        unbound: bool,
+        /// Report `is_admin: true` for this token.
+        #[arg(long)]
+        admin: bool,
+        /// Label shown in the token list.
+        #[arg(long)]
+        label: Option<String>,
+        /// Token lifetime in days (0 mints an already expired token); default: never expires.
+        #[arg(long, value_name = "N")]
+        expires_in_days: Option<u32>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { listen, data_dir } => serve(listen, data_dir),
+        Command::Mint {
+            data_dir,
+            name,
+            email,
+            org,
+            member_of,
+            unbound,
+            admin,
+            label,
+            expires_in_days,
+        } => {
+            let person = match (unbound, name, email) {
+                (true, _, _) => None,
+                (false, Some(name), Some(email)) => Some(NewPerson {
+                    name,
+                    email,
+                    member_of,
+                }),
+                // clap enforces --name/--email unless --unbound.
+                (false, _, _) => {
+                    eprintln!("spor-sandbox: --name and --email are required unless --unbound");
+                    return ExitCode::from(2);
+                }
+            };
+            mint(
+                data_dir,
+                MintRequest {
+                    person,
+                    org,
+                    admin,
+                    label,
+                    expires_in_days,
+                },
+            )
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("spor-sandbox: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn mint(data_dir: PathBuf, req: MintRequest) -> anyhow::Result<()> {
+    let mut store = Store::open(&data_dir)?;
+    let minted = store.mint(&req)?;
+    if minted.name_ignored {
+        if let Some(id) = &minted.person_id {
+            eprintln!("spor-sandbox: note: person {id} already exists; --name ignored");
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", minted.pat.expose())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn serve(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<()> {
+    if !listen.ip().is_loopback() {
+        bail!(
+            "refusing to bind non-loopback address {listen}: spor-sandbox is a local test \
+             stand-in; use 127.0.0.1 or [::1]"
+        );
+    }
+    let faults = Faults::from_env()?;
+    let store = Store::open(&data_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let addr = listener.local_addr()?;
+        {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "listening on http://{addr}")?;
+            out.flush()?;
+        }
+        server::serve(listener, AppState::new(store, faults), shutdown_signal())
+            .await
+            .context("serving")
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                eprintln!("spor-sandbox: cannot watch SIGTERM ({e}); Ctrl-C still works");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

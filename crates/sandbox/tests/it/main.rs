@@ -1,0 +1,5 @@
+//! Integration tests: the real `spor-sandbox` binary, over real HTTP.
+
+mod cli;
+mod rest;
+mod support;

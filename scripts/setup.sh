@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Install what building and testing Spor Companion needs. Idempotent, no stdin,
+# and fast when everything is already present.
+#
+#   scripts/setup.sh           build dependencies only
+#   scripts/setup.sh --test    also what scripts/test.sh needs (browser, keychain, e2e npm deps)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+WANT_TEST=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) WANT_TEST=1 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[setup] %s\n' "$*"; }
+
+# --- Debian packages -------------------------------------------------------
+# Needed to build the core crates (companion, sandbox).
+BASE_PKGS=(pkg-config libssl-dev)
+# Needed to build the Tauri desktop shell (src-tauri). Empty until the shell
+# joins the workspace; then: libwebkit2gtk-4.1-dev libgtk-3-dev
+# libayatana-appindicator3-dev librsvg2-dev
+DESKTOP_PKGS=()
+# Needed by scripts/test.sh: headless Chromium for the e2e browser tests, and a
+# D-Bus session + gnome-keyring + secret-tool for the real-keychain test.
+TEST_PKGS=(chromium dbus dbus-x11 gnome-keyring libsecret-tools)
+# Needed by the desktop-app e2e tests (Xvfb + tauri-driver/WebKitWebDriver).
+# Empty until the desktop app exists; then: xvfb xauth webkit2gtk-driver
+DESKTOP_TEST_PKGS=()
+
+want=("${BASE_PKGS[@]}" ${DESKTOP_PKGS[@]+"${DESKTOP_PKGS[@]}"})
+if [[ $WANT_TEST -eq 1 ]]; then
+  want+=("${TEST_PKGS[@]}" ${DESKTOP_TEST_PKGS[@]+"${DESKTOP_TEST_PKGS[@]}"})
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -gt 0 ]]; then
+  log "installing Debian packages: ${missing[*]}"
+  SUDO=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+      SUDO=(sudo -n)
+    else
+      echo "setup.sh: need root or sudo to install: ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+else
+  log "Debian packages present: ${want[*]}"
+fi
+
+# --- Rust toolchain --------------------------------------------------------
+if ! command -v cargo >/dev/null 2>&1; then
+  for d in "${CARGO_HOME:-$HOME/.cargo}/bin" /usr/local/cargo/bin; do
+    if [[ -x "$d/cargo" ]]; then export PATH="$d:$PATH"; break; fi
+  done
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup.sh: ERROR: cargo not found on PATH. Install the Rust toolchain (https://rustup.rs) and retry." >&2
+  exit 1
+fi
+log "cargo: $(cargo --version)"
+
+# --- Node e2e dependencies ---------------------------------------------------
+if [[ $WANT_TEST -eq 1 ]]; then
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "setup.sh: ERROR: node/npm not found on PATH (the e2e tests need Node.js 20+ and npm)." >&2
+    exit 1
+  fi
+  # Never let Playwright fetch its own browsers: we use Debian's /usr/bin/chromium.
+  export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+  E2E="$ROOT/tests/e2e"
+  STAMP="$E2E/node_modules/.spor-setup-stamp"
+  lock_sum="$(sha256sum "$E2E/package-lock.json" | cut -d' ' -f1) node=$(node --version)"
+  if [[ -d "$E2E/node_modules" && -f "$STAMP" && "$(cat "$STAMP")" == "$lock_sum" ]]; then
+    log "tests/e2e node_modules up to date"
+  else
+    log "npm ci in tests/e2e"
+    (cd "$E2E" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
+    printf '%s' "$lock_sum" >"$STAMP"
+  fi
+fi
+
+log "done"

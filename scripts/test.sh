@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The one test command: set-up, format, lints, build, unit/integration tests,
+# the real-keychain test and the Node end-to-end tests. Fails on the first
+# failing step. Used by CI (.ci/run) on a fresh clone, with no stdin.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+exec </dev/null
+
+# Bounds for the steps that start processes, browsers and daemons.
+KEYCHAIN_TIMEOUT="${SPOR_KEYCHAIN_TIMEOUT:-300}"
+E2E_TIMEOUT="${SPOR_E2E_TIMEOUT:-900}"
+
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+STEP=""
+START_ALL=$SECONDS
+section() {
+  STEP="$1"
+  STEP_START=$SECONDS
+  printf '\n==================== %s ====================\n' "$STEP"
+}
+done_step() {
+  printf -- '---- ok: %s (%ss)\n' "$STEP" "$((SECONDS - STEP_START))"
+}
+on_exit() {
+  local rc=$?
+  if [[ $rc -ne 0 ]]; then
+    printf '\n**** FAILED: %s (exit %s) ****\n' "${STEP:-?}" "$rc" >&2
+  else
+    printf '\n**** ALL STEPS PASSED (%ss) ****\n' "$((SECONDS - START_ALL))"
+  fi
+}
+trap on_exit EXIT
+
+section "setup"
+bash scripts/setup.sh --test
+# setup.sh may have found cargo outside PATH; do the same here.
+if ! command -v cargo >/dev/null 2>&1; then
+  export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+fi
+done_step
+
+section "cargo fmt --check"
+cargo fmt --all -- --check
+done_step
+
+section "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+done_step
+
+section "cargo build (binaries)"
+cargo build --workspace --bins
+done_step
+
+section "cargo test"
+cargo test --workspace
+done_step
+
+export SPOR_COMPANIOND="$ROOT/target/debug/spor-companiond"
+export SPOR_SANDBOX="$ROOT/target/debug/spor-sandbox"
+
+section "keychain (dbus + gnome-keyring + secret-tool)"
+timeout --kill-after=10 "$KEYCHAIN_TIMEOUT" bash tests/keychain/run.sh
+done_step
+
+section "e2e (node --test)"
+(
+  cd tests/e2e
+  timeout --kill-after=15 "$E2E_TIMEOUT" \
+    node --test --test-concurrency=1 --test-reporter=spec test/*.test.mjs
+)
+done_step

@@ -1,0 +1,51 @@
+// spor-companiond: the headless daemon and its CLI.
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { COMPANIOND } from './paths.mjs';
+import { run, start } from './proc.mjs';
+import { tempDir } from './tmp.mjs';
+
+export const COMPANION_READY = /listening on (http:\/\/127\.0\.0\.1:(\d+))\/mcp/;
+
+/**
+ * Start `spor-companiond --data-dir D --secret-store S serve --listen 127.0.0.1:0`
+ * with RUST_LOG=debug (so the leak checks see everything it logs).
+ * Returns {proc, url, mcpUrl, port, dataDir}; `url` is the issuer (no trailing slash).
+ */
+export async function startCompanion({ dataDir, secretStore = 'file', env = {}, serveArgs = [], timeoutMs = 20_000 } = {}) {
+  dataDir ??= await tempDir('spor-companion-');
+  const proc = await start(
+    COMPANIOND,
+    ['--data-dir', dataDir, '--secret-store', secretStore, 'serve', '--listen', '127.0.0.1:0', ...serveArgs],
+    { name: 'companion', env: { RUST_LOG: 'debug', ...env }, ready: COMPANION_READY, readyStream: 'stdout', timeoutMs },
+  );
+  const url = proc.ready[1];
+  return { proc, url, mcpUrl: `${url}/mcp`, port: Number(proc.ready[2]), dataDir };
+}
+
+/** Run a companion CLI command to completion: {code, stdout, stderr}. */
+export function companionCli(dataDir, args, { secretStore = 'file', input, env = {}, timeoutMs = 30_000 } = {}) {
+  return run(COMPANIOND, ['--data-dir', dataDir, '--secret-store', secretStore, ...args], {
+    input,
+    env: { RUST_LOG: 'debug', ...env },
+    timeoutMs,
+  });
+}
+
+/** `account list --json`, parsed; throws on a non-zero exit. Returns {accounts, raw}. */
+export async function accountList(dataDir, opts) {
+  const r = await companionCli(dataDir, ['account', 'list', '--json'], opts);
+  if (r.code !== 0) throw new Error(`account list --json exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return { accounts: JSON.parse(r.stdout), raw: r };
+}
+
+/** Every regular file under `dir`, recursively, as {path, bytes}. */
+export async function readAllFiles(dir) {
+  const out = [];
+  for (const ent of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!ent.isFile()) continue;
+    const path = join(ent.parentPath ?? ent.path, ent.name);
+    out.push({ path, bytes: await readFile(path) });
+  }
+  return out;
+}

@@ -1,0 +1,96 @@
+// Smoke tests of the e2e harness itself: process helpers, headless Chromium,
+// and the sandbox helpers every other e2e test depends on. If these fail, the
+// other failures are about the harness, not the companion.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchBrowser } from '../lib/browser.mjs';
+import { killAll, run, start } from '../lib/proc.mjs';
+import { mintPat, startSandbox } from '../lib/sandbox.mjs';
+import { removeTempDirs, tempDir } from '../lib/tmp.mjs';
+
+after(async () => {
+  await killAll();
+  await removeTempDirs();
+});
+
+describe('harness', () => {
+  test('proc: waits for a ready line, collects output, kills', { timeout: 30_000 }, async () => {
+    const script = `
+      process.stderr.write('starting\\n');
+      setTimeout(() => console.log('listening on http://127.0.0.1:4242'), 50);
+      process.on('SIGTERM', () => { console.log('bye'); process.exit(0); });
+      setInterval(() => {}, 1000);`;
+    const p = await start(process.execPath, ['-e', script], {
+      name: 'fake',
+      ready: /listening on (http:\/\/127\.0\.0\.1:(\d+))/,
+      timeoutMs: 10_000,
+    });
+    assert.equal(p.ready[1], 'http://127.0.0.1:4242');
+    await p.kill({ graceMs: 5_000 });
+    assert.equal(p.exited, true);
+    assert.ok(p.linesOf('stderr').includes('starting'), p.tail());
+  });
+
+  test('proc: a process that exits before its ready line fails fast', { timeout: 30_000 }, async () => {
+    await assert.rejects(
+      start(process.execPath, ['-e', 'console.log("nope"); process.exit(3)'], { name: 'dies', ready: /never/, timeoutMs: 10_000 }),
+      /dies exited \(code 3/,
+    );
+    await assert.rejects(start('/nonexistent/binary', [], { name: 'missing', ready: /x/, timeoutMs: 10_000 }), /failed to start/);
+  });
+
+  test('proc: SIGKILL after the grace period when SIGTERM is ignored', { timeout: 30_000 }, async () => {
+    const p = await start(process.execPath, ['-e', 'process.on("SIGTERM", () => {}); console.log("ready"); setInterval(() => {}, 1000)'], {
+      name: 'stubborn',
+      ready: /ready/,
+    });
+    await p.kill({ graceMs: 300 });
+    assert.equal(p.exitSignal, 'SIGKILL');
+  });
+
+  test('proc: run() passes stdin and returns output', { timeout: 30_000 }, async () => {
+    const r = await run(process.execPath, ['-e', 'process.stdin.pipe(process.stdout)'], { input: 'hello' });
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, 'hello');
+  });
+
+  test('chromium: headless launch, page, click', { timeout: 60_000 }, async () => {
+    const b = await launchBrowser();
+    try {
+      const html = `<!doctype html><title>Smoke</title>
+        <label for="t">Personal access token</label><input id="t">
+        <button onclick="document.title='clicked:'+document.getElementById('t').value">Add token</button>`;
+      await b.page.goto(`data:text/html,${encodeURIComponent(html)}`);
+      assert.equal(await b.page.title(), 'Smoke');
+      await b.page.getByLabel('Personal access token').fill('abc');
+      await b.page.getByRole('button', { name: 'Add token' }).click();
+      assert.equal(await b.page.title(), 'clicked:abc');
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('sandbox: serve on port 0, mint a PAT, GET /v1/me', { timeout: 60_000 }, async () => {
+    const dataDir = await tempDir('spor-sandbox-');
+    const pat = await mintPat({ dataDir, name: 'Smoke Test', email: 'smoke@example.test', org: 'acme' });
+    assert.match(pat, /^spor_pat_/);
+    const sb = await startSandbox({ dataDir });
+    try {
+      const me = await fetch(`${sb.url}/v1/me`, { headers: { authorization: `Bearer ${pat}` }, signal: AbortSignal.timeout(10_000) });
+      assert.equal(me.status, 200, await me.clone().text());
+      const body = await me.json();
+      assert.equal(body.name, 'Smoke Test');
+      assert.equal(body.email, 'smoke@example.test');
+      const anon = await fetch(`${sb.url}/v1/me`, { signal: AbortSignal.timeout(10_000) });
+      assert.equal(anon.status, 401);
+      await anon.body?.cancel();
+      // A PAT minted while the sandbox is serving works too.
+      const pat2 = await mintPat({ dataDir, name: 'Later', email: 'later@example.test', org: 'acme' });
+      const me2 = await fetch(`${sb.url}/v1/me`, { headers: { authorization: `Bearer ${pat2}` }, signal: AbortSignal.timeout(10_000) });
+      assert.equal(me2.status, 200, await me2.clone().text());
+      assert.equal((await me2.json()).name, 'Later');
+    } finally {
+      await sb.proc.kill();
+    }
+  });
+});
