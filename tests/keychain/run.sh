@@ -21,6 +21,23 @@ if [[ "${SPOR_KEYCHAIN_TEST_INNER:-}" != "1" ]]; then
   for tool in dbus-run-session gnome-keyring-daemon secret-tool python3; do
     command -v "$tool" >/dev/null 2>&1 || { echo "FAIL: $tool not found (run scripts/setup.sh --test)"; exit 1; }
   done
+  # Without a reachable keychain the companion must refuse, say how to pick
+  # the file store, and write no secret anywhere (never a silent fallback).
+  NOKC="$(mktemp -d "${TMPDIR:-/tmp}/spor-nokeychain.XXXXXX")"
+  set +e
+  nokc_err="$(printf %s spor_pat_never_stored_anywhere_0123456789 | \
+    DBUS_SESSION_BUS_ADDRESS="unix:path=$NOKC/no-such-bus" \
+    "$COMPANIOND" --data-dir "$NOKC/data" --secret-store keychain \
+    account add --server http://127.0.0.1:9 --token-stdin 2>&1 >/dev/null)"
+  nokc_rc=$?
+  set -e
+  [[ $nokc_rc -eq 1 ]] || { echo "FAIL: unavailable keychain: exit $nokc_rc, want 1"; exit 1; }
+  [[ "$nokc_err" == *"OS keychain is not available"*"--secret-store file"* ]] || \
+    { echo "FAIL: unavailable keychain message: $nokc_err"; exit 1; }
+  if grep -rqs spor_pat_never_stored_anywhere "$NOKC"; then echo "FAIL: a secret was written without a keychain"; exit 1; fi
+  [[ ! -e "$NOKC/data/secrets.json" ]] || { echo "FAIL: fell back to the file store silently"; exit 1; }
+  rm -rf "$NOKC"
+  echo "PASS: no keychain -> clear error naming --secret-store file, nothing written"
   KEYRING_HOME="$(mktemp -d "${TMPDIR:-/tmp}/spor-keyring.XXXXXX")"
   trap 'rm -rf "$KEYRING_HOME"' EXIT
   mkdir -p "$KEYRING_HOME/data" "$KEYRING_HOME/run"
