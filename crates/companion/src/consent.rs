@@ -32,6 +32,8 @@ pub struct PendingRequest {
     pub client_name: String,
     /// Where the browser goes afterwards.
     pub redirect_uri: String,
+    /// Whether the request named `redirect_uri` (else the only registered one).
+    pub redirect_sent: bool,
     /// The redirect URI's host (and port), shown to the user.
     pub redirect_host: String,
     /// The client's `state`, returned untouched.
@@ -307,6 +309,7 @@ pub async fn approve(
                 client_id: request.client_id.clone(),
                 account_id: account_id.clone(),
                 redirect_uri: request.redirect_uri.clone(),
+                redirect_sent: request.redirect_sent,
                 code_challenge: request.code_challenge.clone(),
                 scope: request.scope.clone(),
                 resource: request.resource.clone(),

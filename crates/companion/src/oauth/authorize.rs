@@ -152,6 +152,7 @@ pub async fn authorize(
         client_id: client.id.clone(),
         client_name: client.name.clone(),
         redirect_uri: redirect_uri.clone(),
+        redirect_sent: get("redirect_uri").is_some(),
         redirect_host: redirect.display_host(),
         state: client_state.clone(),
         code_challenge: challenge.to_string(),

@@ -107,7 +107,6 @@ pub async fn token(
     match grant_type {
         "authorization_code" => {
             let code = Sensitive::new(required(&p, "code")?.to_string());
-            let redirect_uri = required(&p, "redirect_uri")?;
             let verifier = Sensitive::new(required(&p, "code_verifier")?.to_string());
             if !pkce::valid_verifier(verifier.expose()) {
                 return Err(OAuthError::InvalidRequest(
@@ -139,10 +138,19 @@ pub async fn token(
                     "authorization code was issued to another client".into(),
                 ));
             }
-            if stored.redirect_uri != redirect_uri {
-                return Err(OAuthError::InvalidGrant(
-                    "redirect_uri does not match the authorization request".into(),
-                ));
+            // Required when the authorization request named it; when given, exact.
+            match p.get("redirect_uri").filter(|r| !r.is_empty()) {
+                None if stored.redirect_sent => {
+                    return Err(OAuthError::InvalidRequest(
+                        "redirect_uri is required".into(),
+                    ))
+                }
+                Some(r) if *r != stored.redirect_uri => {
+                    return Err(OAuthError::InvalidGrant(
+                        "redirect_uri does not match the authorization request".into(),
+                    ))
+                }
+                _ => {}
             }
             if !pkce::verify_s256(verifier.expose(), &stored.code_challenge) {
                 return Err(OAuthError::InvalidGrant(

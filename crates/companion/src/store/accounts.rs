@@ -240,16 +240,22 @@ impl Store {
     ) -> Result<Upserted, StoreError> {
         self.call(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let existing: Option<String> = tx
+            let existing: Option<(String, String)> = tx
                 .query_row(
-                    "SELECT id FROM accounts WHERE rest_base = ?1 AND org = ?2",
+                    "SELECT id, pat_hash FROM accounts WHERE rest_base = ?1 AND org = ?2",
                     [&new.server, &new.org],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
             let (id, revoked) = match existing {
-                Some(existing) => {
-                    let revoked = revoke_account_grants(&tx, &existing, "token_replaced", now)?;
+                Some((existing, old_hash)) => {
+                    // Pasting the same token again refreshes the metadata but
+                    // keeps its assistants connected.
+                    let revoked = if old_hash == new.pat_hash {
+                        Vec::new()
+                    } else {
+                        revoke_account_grants(&tx, &existing, "token_replaced", now)?
+                    };
                     tx.execute(
                         "UPDATE accounts SET kind = ?2, mcp_url = ?3, person = ?4, name = ?5, email = ?6,
                          bound = ?7, is_admin = ?8, pat_hash = ?9, status = 'valid', updated_at = ?10

@@ -104,6 +104,8 @@ pub struct NewCode {
     pub account_id: String,
     /// The exact redirect URI of the authorization request.
     pub redirect_uri: String,
+    /// Whether the request named it explicitly (OAuth 2.1 §4.1.3).
+    pub redirect_sent: bool,
     /// PKCE S256 challenge.
     pub code_challenge: String,
     /// Granted scope.
@@ -121,6 +123,8 @@ pub struct CodeExchange {
     pub client_id: String,
     /// Redirect URI to match exactly.
     pub redirect_uri: String,
+    /// Whether the exchange must repeat the redirect URI.
+    pub redirect_sent: bool,
     /// PKCE S256 challenge.
     pub code_challenge: String,
     /// Expiry.
@@ -232,13 +236,15 @@ impl Store {
     pub async fn insert_code(&self, code: NewCode, now: Timestamp) -> Result<(), StoreError> {
         self.call(move |c| {
             c.execute(
-                "INSERT INTO auth_codes (code_hash, client_id, account_id, redirect_uri, code_challenge,
-                 scope, resource, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO auth_codes (code_hash, client_id, account_id, redirect_uri, redirect_sent,
+                 code_challenge, scope, resource, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     code.code_hash,
                     code.client_id,
                     code.account_id,
                     code.redirect_uri,
+                    code.redirect_sent,
                     code.code_challenge,
                     code.scope,
                     code.resource,
@@ -255,7 +261,8 @@ impl Store {
     pub async fn code(&self, code_hash: String) -> Result<Option<CodeExchange>, StoreError> {
         self.call(move |c| {
             Ok(c.query_row(
-                "SELECT client_id, redirect_uri, code_challenge, expires_at, used_at FROM auth_codes WHERE code_hash = ?1",
+                "SELECT client_id, redirect_uri, code_challenge, expires_at, used_at, redirect_sent
+                 FROM auth_codes WHERE code_hash = ?1",
                 [&code_hash],
                 |r| {
                     Ok(CodeExchange {
@@ -264,6 +271,7 @@ impl Store {
                         code_challenge: r.get(2)?,
                         expires_at: r.get(3)?,
                         used_at: r.get(4)?,
+                        redirect_sent: r.get(5)?,
                     })
                 },
             )

@@ -47,6 +47,7 @@ CREATE TABLE auth_codes (
     client_id      TEXT NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
     account_id     TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     redirect_uri   TEXT NOT NULL,
+    redirect_sent  INTEGER NOT NULL,      -- whether the request named it (then the exchange must repeat it)
     code_challenge TEXT NOT NULL,
     scope          TEXT NOT NULL,
     resource       TEXT,

@@ -1,0 +1,256 @@
+//! The control channel the CLI drives the daemon through: commands via
+//! `control::execute`, and the real owner-only Unix socket.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::json;
+use spor_companion::control::{self, Command, ControlError};
+use tokio::sync::oneshot;
+
+use crate::support::Harness;
+
+#[tokio::test]
+async fn grants_list_shows_each_connected_assistant() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    let reply = control::execute(
+        &h.state,
+        Command::GrantsList {
+            include_revoked: false,
+        },
+    )
+    .await;
+    assert!(reply.ok, "{reply:?}");
+    let list = reply.data.as_array().expect("array");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["id"], c.grant_id);
+    assert_eq!(list[0]["client_id"], c.client_id);
+    assert_eq!(list[0]["client_name"], crate::support::CLIENT_NAME);
+    assert_eq!(list[0]["account_id"], c.account_id);
+    assert_eq!(list[0]["org"], "acme");
+    assert_eq!(list[0]["revoked_at"], serde_json::Value::Null);
+    let text = reply.data.to_string();
+    assert!(!text.contains("spor_"), "no secret in the list: {text}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn grants_revoke_ends_that_assistants_tokens() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    let other = h.connect_as(&c.account_id).await;
+    let reply = control::execute(
+        &h.state,
+        Command::GrantsRevoke {
+            id: c.grant_id.clone(),
+        },
+    )
+    .await;
+    assert!(reply.ok, "{reply:?}");
+    assert_eq!(reply.data, json!({ "id": c.grant_id, "revoked": true }));
+    h.assert_token_refused(&c.tokens.access).await;
+    h.refresh(&c.client_id, &c.tokens.refresh)
+        .await
+        .assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_eq!(
+        h.grant(&c.grant_id).await.revoke_reason.as_deref(),
+        Some("revoked_by_user")
+    );
+    h.assert_token_works(&other.tokens.access).await;
+
+    let live = control::execute(
+        &h.state,
+        Command::GrantsList {
+            include_revoked: false,
+        },
+    )
+    .await;
+    assert_eq!(live.data.as_array().map(Vec::len), Some(1));
+    assert_eq!(live.data[0]["id"], other.grant_id);
+    let all = control::execute(
+        &h.state,
+        Command::GrantsList {
+            include_revoked: true,
+        },
+    )
+    .await;
+    assert_eq!(all.data.as_array().map(Vec::len), Some(2));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn grants_revoke_of_an_unknown_or_revoked_grant_is_not_found() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    let first = control::execute(
+        &h.state,
+        Command::GrantsRevoke {
+            id: c.grant_id.clone(),
+        },
+    )
+    .await;
+    assert!(first.ok, "{first:?}");
+    let again = control::execute(
+        &h.state,
+        Command::GrantsRevoke {
+            id: c.grant_id.clone(),
+        },
+    )
+    .await;
+    assert!(!again.ok);
+    assert_eq!(again.code.as_deref(), Some("not_found"));
+    let unknown = control::execute(
+        &h.state,
+        Command::GrantsRevoke {
+            id: "g_nope".into(),
+        },
+    )
+    .await;
+    assert!(!unknown.ok);
+    assert_eq!(unknown.code.as_deref(), Some("not_found"));
+    h.stop().await;
+}
+
+/// The control socket of a harness, served until dropped or stopped.
+struct Socket {
+    path: std::path::PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Socket {
+    async fn start(h: &Harness) -> Self {
+        let path = control::socket_path(h.dir.path());
+        let listener = control::bind(&path).await.expect("bind control socket");
+        let (stop, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(control::serve(
+            listener,
+            path.clone(),
+            h.state.clone(),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        Self {
+            path,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("control socket stops within 10 s")
+            .expect("control task did not panic");
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_control_socket_is_owner_only_and_removed_on_shutdown() {
+    let h = Harness::start().await;
+    let socket = Socket::start(&h).await;
+    let mode = std::fs::metadata(&socket.path)
+        .expect("socket exists")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    let path = socket.path.clone();
+    socket.stop().await;
+    assert!(!path.exists(), "socket removed on shutdown");
+    let err = control::send(h.dir.path(), &Command::ConsentList)
+        .await
+        .expect_err("nobody listening");
+    assert!(matches!(err, ControlError::NotRunning(_)), "{err:?}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_cli_lists_and_revokes_grants_through_the_socket() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    let socket = Socket::start(&h).await;
+
+    let listed = control::send(
+        h.dir.path(),
+        &Command::GrantsList {
+            include_revoked: false,
+        },
+    )
+    .await
+    .expect("send");
+    assert!(listed.ok, "{listed:?}");
+    assert_eq!(listed.data[0]["id"], c.grant_id);
+
+    let revoked = control::send(
+        h.dir.path(),
+        &Command::GrantsRevoke {
+            id: c.grant_id.clone(),
+        },
+    )
+    .await
+    .expect("send");
+    assert!(revoked.ok, "{revoked:?}");
+    h.assert_token_refused(&c.tokens.access).await;
+
+    socket.stop().await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_garbled_command_on_the_socket_is_bad_request() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let h = Harness::start().await;
+    let socket = Socket::start(&h).await;
+    let stream = tokio::net::UnixStream::connect(&socket.path)
+        .await
+        .expect("connect");
+    let (read, mut write) = stream.into_split();
+    write
+        .write_all(b"{\"cmd\":\"drop_tables\"}\n")
+        .await
+        .expect("write");
+    let mut line = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        BufReader::new(read).read_line(&mut line),
+    )
+    .await
+    .expect("answered in time")
+    .expect("read");
+    let reply: serde_json::Value = serde_json::from_str(&line).expect("JSON reply");
+    assert_eq!(reply["ok"], false);
+    assert_eq!(reply["code"], "bad_request");
+    socket.stop().await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_daemon_cannot_take_over_a_live_socket() {
+    let h = Harness::start().await;
+    let socket = Socket::start(&h).await;
+    let err = control::bind(&socket.path)
+        .await
+        .expect_err("socket in use");
+    assert!(matches!(err, ControlError::AlreadyRunning(_)), "{err:?}");
+    // The live daemon still answers.
+    let reply = control::send(h.dir.path(), &Command::ConsentList)
+        .await
+        .expect("send");
+    assert!(reply.ok);
+    socket.stop().await;
+    h.stop().await;
+}

@@ -1,0 +1,17 @@
+//! Core integration tests: the real server on `127.0.0.1:0` with a temp
+//! database, an in-memory secret store, a fake clock and a fake upstream,
+//! driven over real HTTP. One binary (see STYLE.md "Tests"); one module per
+//! surface.
+
+mod accounts;
+mod authorize;
+mod consent;
+mod control;
+mod guard;
+mod mcp;
+mod metadata;
+mod refresh;
+mod register;
+mod revoke;
+mod support;
+mod token;

@@ -1,0 +1,169 @@
+//! Refresh-token rotation: single use, a short grace window for racing
+//! hosts, theft detection after it (DESIGN §4).
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use spor_companion::store::REFRESH_GRACE_SECS;
+
+use crate::support::{Harness, Tokens};
+
+#[tokio::test]
+async fn rotation_issues_a_new_pair_and_the_old_access_token_keeps_working() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    let r = h.refresh(&c.client_id, &c.tokens.refresh).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.json()["token_type"], "Bearer");
+    assert_eq!(r.json()["expires_in"], 2_592_000);
+    let next = Tokens::from_reply(&r);
+    assert_ne!(next.access, c.tokens.access);
+    assert_ne!(next.refresh, c.tokens.refresh);
+    assert!(next.access.starts_with("spor_oat_"));
+    assert!(next.refresh.starts_with("spor_ort_"));
+    assert_eq!(h.grant_of(&next.access).await, c.grant_id);
+    h.assert_token_works(&next.access).await;
+    h.assert_token_works(&c.tokens.access).await;
+    // The successor rotates in turn.
+    let third = h.refresh(&c.client_id, &next.refresh).await;
+    assert_eq!(third.status, StatusCode::OK, "{}", third.text);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn reuse_inside_the_grace_window_returns_the_same_successor_pair() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    let first = Tokens::from_reply(&h.refresh(&c.client_id, &c.tokens.refresh).await);
+    h.clock.advance(REFRESH_GRACE_SECS);
+    let r = h.refresh(&c.client_id, &c.tokens.refresh).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let again = Tokens::from_reply(&r);
+    assert_eq!(again.access, first.access);
+    assert_eq!(again.refresh, first.refresh);
+    assert!(h.grant(&c.grant_id).await.revoked_at.is_none());
+    h.assert_token_works(&first.access).await;
+    assert_eq!(
+        h.refresh(&c.client_id, &first.refresh).await.status,
+        StatusCode::OK
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn reuse_after_the_grace_window_revokes_the_whole_grant() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    let successor = Tokens::from_reply(&h.refresh(&c.client_id, &c.tokens.refresh).await);
+    h.clock.advance(REFRESH_GRACE_SECS + 1);
+    let r = h.refresh(&c.client_id, &c.tokens.refresh).await;
+    r.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    r.assert_leaks_nothing(&[]);
+    let g = h.grant(&c.grant_id).await;
+    assert_eq!(g.revoke_reason.as_deref(), Some("refresh_token_reuse"));
+    h.assert_token_refused(&successor.access).await;
+    h.assert_token_refused(&c.tokens.access).await;
+    h.refresh(&c.client_id, &successor.refresh)
+        .await
+        .assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn refresh_by_another_client_is_invalid_grant_and_keeps_the_grant() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    let other = h.register(&["http://127.0.0.1/other"]).await;
+    let before = h.counts().await;
+    let r = h.refresh(&other, &c.tokens.refresh).await;
+    r.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    r.assert_leaks_nothing(&[]);
+    assert_eq!(h.counts().await, before, "nothing minted");
+    assert!(h.grant(&c.grant_id).await.revoked_at.is_none());
+    h.assert_token_works(&c.tokens.access).await;
+    // The rightful client can still use its refresh token.
+    let ok = h.refresh(&c.client_id, &c.tokens.refresh).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn refresh_token_older_than_90_days_is_invalid_grant() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    h.clock.advance(90 * 86_400);
+    let before = h.counts().await;
+    let r = h.refresh(&c.client_id, &c.tokens.refresh).await;
+    r.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    assert_eq!(h.counts().await, before, "nothing minted");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn refresh_token_just_short_of_90_days_still_rotates() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    h.clock.advance(90 * 86_400 - 1);
+    let r = h.refresh(&c.client_id, &c.tokens.refresh).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_refresh_token_is_invalid_grant() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    let r = h
+        .refresh(&c.client_id, "spor_ort_never-issued-by-this-server")
+        .await;
+    r.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    assert!(h.grant(&c.grant_id).await.revoked_at.is_none());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn refresh_asking_for_an_unknown_scope_is_invalid_scope() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    let before = h.counts().await;
+    let r = h
+        .token(
+            &crate::support::Params::default()
+                .add("grant_type", "refresh_token")
+                .add("refresh_token", &c.tokens.refresh)
+                .add("client_id", &c.client_id)
+                .add("scope", "admin"),
+        )
+        .await;
+    r.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_scope");
+    assert_eq!(h.counts().await, before);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixteen_racing_refreshes_of_one_token_all_get_the_same_pair() {
+    let h = Arc::new(Harness::start().await);
+    let c = h.connect().await;
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let h = h.clone();
+        let (client, refresh) = (c.client_id.clone(), c.tokens.refresh.clone());
+        tasks.push(tokio::spawn(
+            async move { h.refresh(&client, &refresh).await },
+        ));
+    }
+    let mut pairs = Vec::new();
+    for t in tasks {
+        let r = t.await.expect("refresh task");
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let p = Tokens::from_reply(&r);
+        pairs.push((p.access, p.refresh));
+    }
+    assert!(pairs.windows(2).all(|w| w[0] == w[1]), "pairs differ");
+    assert!(h.grant(&c.grant_id).await.revoked_at.is_none());
+    assert_eq!(h.counts().await.refresh_tokens, 2, "exactly one rotation");
+    h.assert_token_works(&pairs[0].0).await;
+    let h = Arc::try_unwrap(h).unwrap_or_else(|_| panic!("harness still shared"));
+    h.stop().await;
+}

@@ -1,0 +1,178 @@
+//! RFC 7591 dynamic client registration (DESIGN §4: redirect URI rules).
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::support::{Harness, CLIENT_NAME};
+
+/// Sends `body` and asserts the refusal: exact status and code, and that no
+/// client was stored.
+async fn assert_refused(content_type: &str, body: String, status: StatusCode, error: &str) {
+    let h = Harness::start().await;
+    let before = h.counts().await;
+    let r = h.register_raw(content_type, body).await;
+    r.assert_oauth_error(status, error);
+    r.assert_leaks_nothing(&[]);
+    assert!(r.json().get("client_id").is_none());
+    assert_eq!(h.counts().await, before, "nothing stored");
+    assert_eq!(h.state.store.client_count().await.expect("count"), 0);
+    h.stop().await;
+}
+
+async fn assert_uris_refused(redirect_uris: Value) {
+    assert_refused(
+        "application/json",
+        json!({ "client_name": CLIENT_NAME, "redirect_uris": redirect_uris }).to_string(),
+        StatusCode::BAD_REQUEST,
+        "invalid_redirect_uri",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn loopback_and_https_redirect_uris_register_a_public_client() {
+    let h = Harness::start().await;
+    let uris = [
+        "http://127.0.0.1:33418/callback",
+        "http://localhost/cb",
+        "http://[::1]:9/cb",
+        "https://claude.ai/api/mcp/auth_callback",
+    ];
+    let r = h
+        .register_raw(
+            "application/json",
+            json!({ "client_name": CLIENT_NAME, "redirect_uris": uris }).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let body = r.json();
+    let id = body["client_id"].as_str().expect("client_id");
+    assert!(id.starts_with("client_"), "{id}");
+    assert_eq!(body["redirect_uris"], json!(uris));
+    assert_eq!(body["token_endpoint_auth_method"], "none");
+    assert_eq!(body["client_name"], CLIENT_NAME);
+    assert!(body.get("client_secret").is_none());
+    let stored = h
+        .state
+        .store
+        .client(id.to_string())
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.redirect_uris, uris);
+    assert_eq!(stored.name, CLIENT_NAME);
+    assert_eq!(h.state.store.client_count().await.expect("count"), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn javascript_redirect_uri_is_invalid_redirect_uri() {
+    assert_uris_refused(json!(["javascript:alert(1)"])).await;
+}
+
+#[tokio::test]
+async fn redirect_uri_with_a_fragment_is_invalid_redirect_uri() {
+    assert_uris_refused(json!(["https://app.example/cb#frag"])).await;
+}
+
+#[tokio::test]
+async fn plain_http_redirect_uri_to_a_non_loopback_host_is_invalid_redirect_uri() {
+    assert_uris_refused(json!(["http://evil.example/cb"])).await;
+}
+
+#[tokio::test]
+async fn ftp_redirect_uri_is_invalid_redirect_uri() {
+    assert_uris_refused(json!(["ftp://127.0.0.1/cb"])).await;
+}
+
+#[tokio::test]
+async fn one_bad_redirect_uri_among_good_ones_refuses_the_registration() {
+    assert_uris_refused(json!(["http://127.0.0.1/cb", "http://evil.example/cb"])).await;
+}
+
+#[tokio::test]
+async fn missing_redirect_uris_is_invalid_redirect_uri() {
+    assert_refused(
+        "application/json",
+        json!({ "client_name": CLIENT_NAME }).to_string(),
+        StatusCode::BAD_REQUEST,
+        "invalid_redirect_uri",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn redirect_uris_that_is_not_an_array_is_invalid_redirect_uri() {
+    assert_uris_refused(json!("http://127.0.0.1/cb")).await;
+}
+
+#[tokio::test]
+async fn non_string_redirect_uri_is_invalid_redirect_uri() {
+    assert_uris_refused(json!([42])).await;
+}
+
+#[tokio::test]
+async fn empty_redirect_uris_array_is_invalid_redirect_uri() {
+    assert_uris_refused(json!([])).await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_invalid_client_metadata() {
+    assert_refused(
+        "application/json",
+        "{\"redirect_uris\": [".into(),
+        StatusCode::BAD_REQUEST,
+        "invalid_client_metadata",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn json_that_is_not_an_object_is_invalid_client_metadata() {
+    assert_refused(
+        "application/json",
+        "[\"http://127.0.0.1/cb\"]".into(),
+        StatusCode::BAD_REQUEST,
+        "invalid_client_metadata",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_invalid_request() {
+    assert_refused(
+        "application/x-www-form-urlencoded",
+        json!({ "redirect_uris": ["http://127.0.0.1/cb"] }).to_string(),
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn confidential_client_auth_method_is_invalid_client_metadata() {
+    assert_refused(
+        "application/json",
+        json!({
+            "redirect_uris": ["http://127.0.0.1/cb"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        })
+        .to_string(),
+        StatusCode::BAD_REQUEST,
+        "invalid_client_metadata",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn body_over_16_kib_is_413_invalid_request() {
+    let padding = "x".repeat(17 * 1024);
+    assert_refused(
+        "application/json",
+        json!({ "redirect_uris": ["http://127.0.0.1/cb"], "client_name": padding }).to_string(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid_request",
+    )
+    .await;
+}
