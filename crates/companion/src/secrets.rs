@@ -316,34 +316,35 @@ impl SecretBackend for FileStore {
     }
 }
 
-/// Secrets in memory; for tests only.
-#[derive(Debug, Default)]
-pub struct MemoryStore(Mutex<BTreeMap<String, String>>);
+/// Secrets in memory; for tests only. Clones share the same entries, so a
+/// test can keep a handle and list what was stored.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore(Arc<Mutex<BTreeMap<String, String>>>);
+
+impl MemoryStore {
+    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every stored (account id, secret).
+    pub fn entries(&self) -> BTreeMap<String, String> {
+        self.map().clone()
+    }
+}
 
 impl SecretBackend for MemoryStore {
     fn get(&self, account: &str) -> Result<Option<Sensitive<String>>, SecretError> {
-        Ok(self
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(account)
-            .cloned()
-            .map(Sensitive::new))
+        Ok(self.map().get(account).cloned().map(Sensitive::new))
     }
 
     fn set(&self, account: &str, secret: &Sensitive<String>) -> Result<(), SecretError> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.map()
             .insert(account.to_string(), secret.expose().clone());
         Ok(())
     }
 
     fn delete(&self, account: &str) -> Result<(), SecretError> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(account);
+        self.map().remove(account);
         Ok(())
     }
 

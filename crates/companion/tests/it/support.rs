@@ -3,7 +3,7 @@
 //! and a fake clock, plus a small fake Spor upstream, and helpers that drive
 //! the OAuth flow over real HTTP with redirects disabled.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,7 +19,7 @@ use reqwest::header::HeaderMap as ReplyHeaders;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use spor_companion::clock::FakeClock;
-use spor_companion::secrets::{SecretBackend, SecretError, SecretStore};
+use spor_companion::secrets::{MemoryStore, SecretStore};
 use spor_companion::sensitive::Sensitive;
 use spor_companion::server;
 use spor_companion::state::{AppState, Config, ConsentMode};
@@ -80,47 +80,6 @@ impl Drop for Running {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-    }
-}
-
-/// A secret store the tests can list (the product's `MemoryStore` cannot be
-/// enumerated, and "nothing stored" must be checked for every entry).
-#[derive(Clone, Default)]
-pub struct SharedSecrets(Arc<Mutex<BTreeMap<String, String>>>);
-
-impl SharedSecrets {
-    /// Every stored (account id, PAT).
-    pub fn entries(&self) -> BTreeMap<String, String> {
-        self.0.lock().expect("secrets lock").clone()
-    }
-}
-
-impl SecretBackend for SharedSecrets {
-    fn get(&self, account: &str) -> Result<Option<Sensitive<String>>, SecretError> {
-        Ok(self
-            .0
-            .lock()
-            .expect("secrets lock")
-            .get(account)
-            .cloned()
-            .map(Sensitive::new))
-    }
-
-    fn set(&self, account: &str, secret: &Sensitive<String>) -> Result<(), SecretError> {
-        self.0
-            .lock()
-            .expect("secrets lock")
-            .insert(account.to_string(), secret.expose().clone());
-        Ok(())
-    }
-
-    fn delete(&self, account: &str) -> Result<(), SecretError> {
-        self.0.lock().expect("secrets lock").remove(account);
-        Ok(())
-    }
-
-    fn describe(&self) -> String {
-        "shared in-memory store (integration tests)".into()
     }
 }
 
@@ -599,7 +558,7 @@ pub struct Harness {
     /// The fake Spor server.
     pub upstream: FakeUpstream,
     /// The secret store's contents.
-    pub secrets: SharedSecrets,
+    pub secrets: MemoryStore,
     /// The data dir (database, control socket).
     pub dir: TempDir,
     server: Running,
@@ -611,7 +570,7 @@ impl Harness {
         let upstream = FakeUpstream::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("companion.db")).expect("open store");
-        let secrets = SharedSecrets::default();
+        let secrets = MemoryStore::default();
         let clock = FakeClock::new(START);
         let state = AppState::new(
             store,
