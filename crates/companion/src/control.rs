@@ -44,6 +44,13 @@ pub enum Command {
         /// Grant id.
         id: String,
     },
+    /// Recent calls of one assistant.
+    GrantsActivity {
+        /// Grant id.
+        id: String,
+        /// How many, newest first.
+        limit: u32,
+    },
 }
 
 /// The daemon's answer.
@@ -143,6 +150,21 @@ pub async fn execute(state: &AppState, cmd: Command) -> Reply {
             ),
             Err(e) => Reply::err("storage", e),
         },
+        Command::GrantsActivity { id, limit } => {
+            match state
+                .store
+                .grants(true)
+                .await
+                .map(|g| g.iter().any(|g| g.id == id))
+            {
+                Ok(true) => match state.store.calls(id, limit.min(1000)).await {
+                    Ok(calls) => Reply::ok(serde_json::json!(calls)),
+                    Err(e) => Reply::err("storage", e),
+                },
+                Ok(false) => Reply::err("not_found", format!("no assistant with grant id {id}")),
+                Err(e) => Reply::err("storage", e),
+            }
+        }
     }
 }
 

@@ -128,6 +128,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let app = router(state.clone(), addr.port());
+    let follower = tokio::spawn(gateway::Gateway::follow_events(state.clone()));
+    let state_for_shutdown = state.clone();
     let pruner = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
@@ -137,10 +139,16 @@ pub async fn serve(
             }
         }
     });
+    let gateway = state_for_shutdown.gateway.clone();
+    let shutdown = async move {
+        shutdown.await;
+        gateway.end_all();
+    };
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     pruner.abort();
+    follower.abort();
     result
 }
 

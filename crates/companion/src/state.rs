@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::clock::{Clock, Timestamp};
 use crate::consent::Consent;
 use crate::events::Events;
-use crate::gateway::PatCache;
+use crate::gateway::Gateway;
 use crate::secrets::SecretStore;
 use crate::store::Store;
 use crate::upstream::Upstream;
@@ -48,10 +48,8 @@ pub struct AppState {
     pub consent: Consent,
     /// Events for UIs.
     pub events: Events,
-    /// PATs already read from the secret store.
-    pub pats: PatCache,
-    /// The pooled HTTP client `/mcp` traffic is forwarded with.
-    pub forwarder: reqwest::Client,
+    /// `/mcp` forwarding: PAT cache, pooled client, sessions, live streams.
+    pub gateway: Gateway,
 }
 
 impl std::fmt::Debug for AppState {
@@ -74,8 +72,7 @@ impl AppState {
             config: Arc::new(config),
             consent: Consent::new(events.clone()),
             events,
-            pats: PatCache::default(),
-            forwarder: forwarder(),
+            gateway: Gateway::default(),
         }
     }
 
@@ -83,18 +80,6 @@ impl AppState {
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
-}
-
-/// A pooled client for `/mcp` forwarding: bounded connect time, no overall
-/// timeout (streams may stay open), no redirects (they could carry the PAT).
-fn forwarder() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .pool_idle_timeout(std::time::Duration::from_secs(90))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("spor-companion/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
 }
 
 /// Why the state could not be opened.

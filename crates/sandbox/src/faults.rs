@@ -12,7 +12,14 @@ pub struct Faults {
     pub org_choices_502: bool,
     /// `org-choices-404`: `/v1/me/org-choices` answers 404 (an older server).
     pub org_choices_404: bool,
+    /// `mcp-401`: every `/mcp` request answers 401 `unauthorized`, whatever the token.
+    pub mcp_401: bool,
+    /// `mcp-500`: every `/mcp` POST answers 500 `internal`, whatever the token.
+    pub mcp_500: bool,
 }
+
+/// Every fault name `parse` accepts.
+pub const KNOWN: &str = "org-choices-502, org-choices-404, mcp-401, mcp-500";
 
 impl Faults {
     /// Parses the comma list; unknown names are an error so typos are not silent.
@@ -22,9 +29,9 @@ impl Faults {
             match name {
                 "org-choices-502" => faults.org_choices_502 = true,
                 "org-choices-404" => faults.org_choices_404 = true,
-                other => bail!(
-                    "unknown fault {other:?} in {FAULTS_ENV}; known: org-choices-502, org-choices-404"
-                ),
+                "mcp-401" => faults.mcp_401 = true,
+                "mcp-500" => faults.mcp_500 = true,
+                other => bail!("unknown fault {other:?} in {FAULTS_ENV}; known: {KNOWN}"),
             }
         }
         Ok(faults)
@@ -51,7 +58,17 @@ mod tests {
             f,
             Some(Faults {
                 org_choices_502: true,
-                org_choices_404: true
+                org_choices_404: true,
+                ..Faults::default()
+            })
+        );
+        let f = Faults::parse("mcp-401,mcp-500").ok();
+        assert_eq!(
+            f,
+            Some(Faults {
+                mcp_401: true,
+                mcp_500: true,
+                ..Faults::default()
             })
         );
         assert_eq!(Faults::parse("").ok(), Some(Faults::default()));

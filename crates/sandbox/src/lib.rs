@@ -2,11 +2,14 @@
 //!
 //! It implements the subset of Spor's REST contract the companion relies on:
 //! identity (`/v1/me`), org choices, and token list/revoke, with Spor's error
-//! envelope. Tokens are stored as SHA-256 hashes only.
+//! envelope, plus an MCP endpoint (`/mcp`, Streamable HTTP) whose tools store
+//! nodes and stamp the author from the token. Tokens are stored as SHA-256
+//! hashes only.
 
 pub mod auth;
 pub mod error;
 pub mod faults;
+pub mod mcp;
 pub mod rest;
 pub mod server;
 pub mod store;

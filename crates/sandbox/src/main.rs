@@ -21,10 +21,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the Spor REST API on a loopback address until SIGINT/SIGTERM.
+    /// Serve the Spor REST API (/v1) and MCP endpoint (/mcp) on a loopback
+    /// address until SIGINT/SIGTERM.
     ///
     /// Prints `listening on http://ADDR` on stdout once ready. Faults for tests:
-    /// SPOR_SANDBOX_FAULTS=org-choices-502,org-choices-404.
+    /// SPOR_SANDBOX_FAULTS=org-choices-502,org-choices-404,mcp-401,mcp-500.
     Serve {
         /// Loopback address to bind; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:0")]

@@ -6,11 +6,12 @@ use std::sync::{Arc, Mutex};
 use anyhow::anyhow;
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::faults::Faults;
-use crate::rest;
 use crate::store::Store;
+use crate::{mcp, rest};
 
 /// State shared by every handler.
 #[derive(Clone)]
@@ -18,6 +19,8 @@ pub struct AppState {
     store: Arc<Mutex<Store>>,
     /// Faults switched on for this run.
     pub faults: Faults,
+    /// Cancelled when the server shuts down, ending long-lived MCP streams.
+    shutdown: CancellationToken,
 }
 
 impl AppState {
@@ -26,7 +29,13 @@ impl AppState {
         Self {
             store: Arc::new(Mutex::new(store)),
             faults,
+            shutdown: CancellationToken::new(),
         }
+    }
+
+    /// Cancelled once `serve` begins its graceful shutdown.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
     }
 
     /// Runs `f` on the store off the async runtime (SQLite calls block).
@@ -51,10 +60,11 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface; new surfaces (e.g. `/mcp`) merge in here.
+/// The whole HTTP surface: `/v1` REST and the `/mcp` endpoint.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(rest::routes())
+        .merge(mcp::routes(&state))
         .fallback(rest::not_found)
         .method_not_allowed_fallback(rest::method_not_allowed)
         .with_state(state)
@@ -66,6 +76,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let token = state.shutdown_token().clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Open SSE streams (an MCP client's GET stream never ends by itself)
+        // would otherwise keep graceful shutdown waiting forever.
+        token.cancel();
+    };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

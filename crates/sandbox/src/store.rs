@@ -1,4 +1,5 @@
-//! The sandbox's SQLite store: people, org memberships and hashed PATs.
+//! The sandbox's SQLite store: people, org memberships, hashed PATs and the
+//! graph nodes the MCP tools write ([`nodes`]).
 
 use std::fmt;
 use std::path::Path;
@@ -13,6 +14,8 @@ use sha2::{Digest, Sha256};
 
 use crate::time;
 
+pub mod nodes;
+
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "sandbox.db";
 /// Every personal access token starts with this.
@@ -21,7 +24,8 @@ pub const PAT_PREFIX: &str = "spor_pat_";
 pub const HASH_PREFIX_LEN: usize = 12;
 
 // Append-only: each entry moves the schema from version N to N+1.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE persons (
     id         TEXT PRIMARY KEY,
     email_key  TEXT NOT NULL UNIQUE,
@@ -48,7 +52,24 @@ CREATE TABLE tokens (
 );
 CREATE INDEX tokens_person ON tokens(person_id);
 CREATE INDEX tokens_prefix ON tokens(prefix);
-"#];
+"#,
+    r#"
+CREATE TABLE nodes (
+    id            TEXT PRIMARY KEY,
+    org           TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    title         TEXT NOT NULL,
+    body          TEXT NOT NULL,
+    tags          TEXT NOT NULL,
+    source        TEXT,
+    author        TEXT REFERENCES persons(id) ON DELETE SET NULL,
+    author_name   TEXT,
+    author_email  TEXT,
+    created       INTEGER NOT NULL
+);
+CREATE INDEX nodes_org_created ON nodes(org, created);
+"#,
+];
 
 /// A plaintext PAT; `Debug` is redacted so it cannot leak through logs.
 pub struct Pat(String);
@@ -424,6 +445,23 @@ fn random_hex(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn migrations_apply_in_order_and_are_idempotent() {
+        let mut conn = Connection::open_in_memory().expect("in-memory db");
+        conn.execute_batch("PRAGMA foreign_keys=ON;")
+            .expect("pragma");
+        migrate(&mut conn).expect("first run");
+        migrate(&mut conn).expect("second run is a no-op");
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(usize::try_from(version).ok(), Some(MIGRATIONS.len()));
+        let nodes: i64 = conn
+            .query_row("SELECT count(*) FROM nodes", [], |r| r.get(0))
+            .expect("nodes table");
+        assert_eq!(nodes, 0);
+    }
 
     #[test]
     fn slugs() {

@@ -4,27 +4,30 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::Instant;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use futures_util::StreamExt;
+use serde_json::Value;
 
 use super::bearer::{challenge, Bearer};
+use super::peek::{peek, Peek};
+use super::Principal;
 use crate::events::Event;
 use crate::oauth::LocalHost;
 use crate::sensitive::Sensitive;
 use crate::state::AppState;
-use crate::store::{AccessCheck, Account, AccountStatus};
+use crate::store::{AccessCheck, Account, AccountStatus, CallRecord};
 use crate::tokens;
 
-/// Largest JSON-RPC POST body forwarded.
+/// Largest JSON-RPC POST body forwarded. POST bodies are read whole (they
+/// are single JSON-RPC messages) so the call can be logged and an upstream
+/// failure answered with the request's id.
 const MAX_POST_BODY: usize = 4 * 1024 * 1024;
-/// How long the upstream may take to answer with headers. A healthy open
-/// stream, once started, has no time limit.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Request headers that travel upstream (everything else, including the
 /// host's `Authorization` and hop-by-hop headers, stays here).
@@ -35,7 +38,7 @@ const FORWARD_REQUEST: [&str; 5] = [
     "mcp-protocol-version",
     "last-event-id",
 ];
-/// Response headers that travel back.
+/// Response headers that travel back (no `set-cookie`, no hop-by-hop).
 const FORWARD_RESPONSE: [&str; 6] = [
     "content-type",
     "mcp-session-id",
@@ -45,13 +48,13 @@ const FORWARD_RESPONSE: [&str; 6] = [
     "www-authenticate",
 ];
 
+/// The PAT hash it was read for, and the PAT.
+type CachedPat = (String, Sensitive<String>);
+
 /// PATs read from the secret store, keyed by account and checked against the
 /// account's current PAT hash so a replaced token is never used.
 #[derive(Clone, Default)]
 pub struct PatCache(Arc<Mutex<HashMap<String, CachedPat>>>);
-
-/// The PAT hash it was read for, and the PAT.
-type CachedPat = (String, Sensitive<String>);
 
 impl std::fmt::Debug for PatCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,44 +91,56 @@ impl PatCache {
     }
 }
 
-/// A JSON-RPC error (for POSTs) or a plain error naming the upstream problem.
-fn upstream_failure(
-    status: StatusCode,
-    is_post: bool,
-    id: serde_json::Value,
-    message: String,
-) -> Response {
+/// A JSON-RPC error (for POSTs) or a JSON error naming the upstream problem.
+fn failure(status: StatusCode, is_post: bool, id: &Value, message: String) -> Response {
     if is_post {
-        (
-            status,
-            Json(serde_json::json!({
-                "jsonrpc": "2.0",
-                "id": id,
-                "error": { "code": -32000, "message": message },
-            })),
-        )
-            .into_response()
+        let body = serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -32000, "message": message } });
+        (status, Json(body)).into_response()
     } else {
         (status, Json(serde_json::json!({ "error": "upstream_unavailable", "error_description": message })))
             .into_response()
     }
 }
 
-/// Resolves the bearer to the account it may act as.
+/// `404` for a session this principal does not own (MCP: start a new one).
+fn session_not_found(is_post: bool, id: &Value) -> Response {
+    let message = "Session not found; start a new session with initialize";
+    if is_post {
+        let body = serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -32001, "message": message } });
+        (StatusCode::NOT_FOUND, Json(body)).into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": "session_not_found", "error_description": message })),
+        )
+            .into_response()
+    }
+}
+
+fn storage_failure(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "storage failure");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(serde_json::json!({ "error": "server_error" })),
+    )
+        .into_response()
+}
+
+/// Resolves the bearer to who is calling and the account it acts as.
 async fn authorize(
     state: &AppState,
     host: &LocalHost,
     bearer: Bearer,
-) -> Result<Account, Response> {
+) -> Result<(Principal, Account), Response> {
     let token = match bearer {
         Bearer::Missing => return Err(challenge(host, None)),
         Bearer::Malformed => return Err(challenge(host, Some("malformed Authorization header"))),
         Bearer::Token(t) => t,
     };
     let hash = tokens::hash(token.expose());
-    let account_id = if token.expose().starts_with(tokens::ACCESS_PREFIX) {
-        match state.store.check_access(hash, state.now()).await {
-            Ok(AccessCheck::Valid(ctx)) => ctx.account_id,
+    if token.expose().starts_with(tokens::ACCESS_PREFIX) {
+        let ctx = match state.store.check_access(hash, state.now()).await {
+            Ok(AccessCheck::Valid(ctx)) => ctx,
             Ok(AccessCheck::Expired) => {
                 return Err(challenge(host, Some("the access token expired")))
             }
@@ -133,27 +148,118 @@ async fn authorize(
                 return Err(challenge(host, Some("the access token was revoked")))
             }
             Ok(AccessCheck::Unknown) => return Err(challenge(host, Some("unknown access token"))),
-            Err(e) => {
-                tracing::error!(error = %e, "storage failure");
-                return Err((StatusCode::INTERNAL_SERVER_ERROR, "storage failure").into_response());
+            Err(e) => return Err(storage_failure(e)),
+        };
+        return match state.store.account(ctx.account_id).await {
+            Ok(Some(a)) => Ok((
+                Principal::Grant {
+                    grant_id: ctx.grant_id,
+                },
+                a,
+            )),
+            Ok(None) => Err(challenge(
+                host,
+                Some("the account behind this token is gone"),
+            )),
+            Err(e) => Err(storage_failure(e)),
+        };
+    }
+    if token.expose().starts_with(tokens::PAT_PREFIX) {
+        // A custom agent holding one of the user's own PATs: accepted only
+        // if it is exactly the stored one.
+        if let Ok(Some(a)) = state.store.account_by_pat_hash(hash).await {
+            if a.status == AccountStatus::Valid {
+                if let Some(stored) = state.gateway.pats.get(state, &a).await {
+                    if tokens::constant_time_eq(stored.expose(), token.expose()) {
+                        return Ok((
+                            Principal::Pat {
+                                account_id: a.id.clone(),
+                            },
+                            a,
+                        ));
+                    }
+                }
             }
         }
-    } else if token.expose().starts_with(tokens::PAT_PREFIX) {
-        // A custom agent holding one of the user's own PATs.
-        match state.store.account_by_pat_hash(hash).await {
-            Ok(Some(a)) if a.status == AccountStatus::Valid => a.id,
-            _ => return Err(challenge(host, Some("unknown token"))),
-        }
-    } else {
-        return Err(challenge(host, Some("unknown token")));
-    };
-    match state.store.account(account_id).await {
-        Ok(Some(a)) => Ok(a),
-        _ => Err(challenge(
-            host,
-            Some("the account behind this token is gone"),
-        )),
     }
+    Err(challenge(host, Some("unknown token")))
+}
+
+/// Whether `session_hash` belongs to `principal` (memory first, then the
+/// database, which survives restarts).
+async fn owns_session(
+    state: &AppState,
+    principal: &Principal,
+    session_hash: &str,
+) -> Result<bool, Response> {
+    let key = principal.key();
+    let known = state
+        .gateway
+        .sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(session_hash)
+        .cloned();
+    let owner = match known {
+        Some(o) => Some(o),
+        None => state
+            .store
+            .session_principal(session_hash.to_string())
+            .await
+            .map_err(storage_failure)?,
+    };
+    match owner {
+        Some(o) if o == key => {
+            state
+                .gateway
+                .sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(session_hash.to_string(), o);
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+fn header_str<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Logs what was called, off the request path.
+fn record(
+    state: &AppState,
+    principal: &Principal,
+    account: &Account,
+    calls: Vec<Peek>,
+    outcome: &str,
+    status: Option<u16>,
+    started: Instant,
+) {
+    if calls.is_empty() {
+        return;
+    }
+    let at = state.now();
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let rows = calls
+        .into_iter()
+        .map(|p| CallRecord {
+            at,
+            grant_id: principal.grant_id().map(str::to_string),
+            account_id: account.id.clone(),
+            method: p.method,
+            tool: p.tool,
+            outcome: outcome.to_string(),
+            status,
+            duration_ms,
+        })
+        .collect();
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.record_calls(rows).await {
+            tracing::warn!(error = %e, "could not record MCP calls");
+        }
+    });
 }
 
 /// `POST|GET|DELETE /mcp`
@@ -170,23 +276,50 @@ pub async fn handle(
         )
             .into_response();
     }
-    let account = match authorize(&state, &host, Bearer::from_headers(req.headers())).await {
-        Ok(a) => a,
-        Err(resp) => return resp,
-    };
+    let (principal, account) =
+        match authorize(&state, &host, Bearer::from_headers(req.headers())).await {
+            Ok(p) => p,
+            Err(resp) => return resp,
+        };
     let is_post = method == Method::POST;
-    let Some(pat) = state.pats.get(&state, &account).await else {
-        return upstream_failure(
+    let (parts, body) = req.into_parts();
+
+    let mut calls = Vec::new();
+    let mut rpc_id = Value::Null;
+    let mut body_bytes = None;
+    if is_post {
+        let Ok(bytes) = to_bytes(body, MAX_POST_BODY).await else {
+            return failure(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                true,
+                &Value::Null,
+                format!("request body larger than {MAX_POST_BODY} bytes"),
+            );
+        };
+        (calls, rpc_id) = peek(&bytes);
+        body_bytes = Some(bytes);
+    }
+
+    let session = header_str(&parts.headers, "mcp-session-id").map(tokens::hash);
+    if let Some(s) = &session {
+        match owns_session(&state, &principal, s).await {
+            Ok(true) => {}
+            Ok(false) => return session_not_found(is_post, &rpc_id),
+            Err(resp) => return resp,
+        }
+    }
+
+    let Some(pat) = state.gateway.pats.get(&state, &account).await else {
+        return failure(
             StatusCode::BAD_GATEWAY,
             is_post,
-            serde_json::Value::Null,
+            &rpc_id,
             "Spor Companion cannot read this account's token from the secret store".into(),
         );
     };
-
-    let (parts, body) = req.into_parts();
     let mut upstream = state
-        .forwarder
+        .gateway
+        .http
         .request(method.clone(), &account.mcp_url)
         .bearer_auth(pat.expose());
     for name in FORWARD_REQUEST {
@@ -194,40 +327,41 @@ pub async fn handle(
             upstream = upstream.header(name, v.clone());
         }
     }
-    let mut rpc_id = serde_json::Value::Null;
-    if is_post {
-        let Ok(bytes) = to_bytes(body, MAX_POST_BODY).await else {
-            return upstream_failure(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                true,
-                serde_json::Value::Null,
-                format!("request body larger than {MAX_POST_BODY} bytes"),
-            );
-        };
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-            rpc_id = v.get("id").cloned().unwrap_or(serde_json::Value::Null);
-        }
+    if let Some(bytes) = body_bytes {
         upstream = upstream.body(bytes);
     }
 
-    let resp = match tokio::time::timeout(HEADER_TIMEOUT, upstream.send()).await {
+    let started = Instant::now();
+    let resp = match tokio::time::timeout(state.gateway.header_timeout, upstream.send()).await {
         Err(_) => {
-            return upstream_failure(
+            record(
+                &state, &principal, &account, calls, "timeout", None, started,
+            );
+            return failure(
                 StatusCode::GATEWAY_TIMEOUT,
                 is_post,
-                rpc_id,
+                &rpc_id,
                 format!(
                     "the upstream MCP server at {} did not answer in time",
                     account.mcp_url
                 ),
-            )
+            );
         }
         Ok(Err(e)) => {
             tracing::warn!(account = %account.id, connect = e.is_connect(), "upstream request failed");
-            return upstream_failure(
+            record(
+                &state,
+                &principal,
+                &account,
+                calls,
+                "unreachable",
+                None,
+                started,
+            );
+            return failure(
                 StatusCode::BAD_GATEWAY,
                 is_post,
-                rpc_id,
+                &rpc_id,
                 format!(
                     "the upstream MCP server at {} is unreachable",
                     account.mcp_url
@@ -236,8 +370,18 @@ pub async fn handle(
         }
         Ok(Ok(r)) => r,
     };
+    let status = resp.status().as_u16();
 
-    if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+    if status == 401 {
+        record(
+            &state,
+            &principal,
+            &account,
+            calls,
+            "rejected",
+            Some(status),
+            started,
+        );
         // The upstream no longer accepts the PAT: every grant minted from it
         // is now worthless, so end them and make the host re-authorize.
         match state
@@ -261,9 +405,74 @@ pub async fn handle(
             Some("the server rejected the stored Spor token; reconnect to paste a new one"),
         );
     }
+    if status >= 500 {
+        record(
+            &state,
+            &principal,
+            &account,
+            calls,
+            &format!("http_{status}"),
+            Some(status),
+            started,
+        );
+        return failure(
+            StatusCode::BAD_GATEWAY,
+            is_post,
+            &rpc_id,
+            format!(
+                "the upstream MCP server at {} failed with HTTP {status}",
+                account.mcp_url
+            ),
+        );
+    }
+    let outcome = if (200..300).contains(&status) {
+        "ok".to_string()
+    } else {
+        format!("http_{status}")
+    };
+    record(
+        &state,
+        &principal,
+        &account,
+        calls,
+        &outcome,
+        Some(status),
+        started,
+    );
 
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut out = Response::builder().status(status);
+    // Bind a session the upstream just created; forget one that ended.
+    let returned = header_str(resp.headers(), "mcp-session-id").map(tokens::hash);
+    if let Some(new) = returned.filter(|r| session.as_ref() != Some(r)) {
+        state
+            .gateway
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(new.clone(), principal.key());
+        if let Err(e) = state
+            .store
+            .bind_session(new, principal.key(), state.now())
+            .await
+        {
+            return storage_failure(e);
+        }
+    }
+    if let Some(s) = &session {
+        if (method == Method::DELETE && (200..300).contains(&status)) || status == 404 {
+            state
+                .gateway
+                .sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(s);
+            if let Err(e) = state.store.unbind_session(s.clone()).await {
+                tracing::warn!(error = %e, "could not forget an ended session");
+            }
+        }
+    }
+
+    let mut out =
+        Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY));
     for name in FORWARD_RESPONSE {
         for v in resp.headers().get_all(name) {
             if let (Ok(n), Ok(v)) = (
@@ -274,6 +483,10 @@ pub async fn handle(
             }
         }
     }
-    out.body(Body::from_stream(resp.bytes_stream()))
+    // The stream ends when the upstream ends it, drops it (the client sees
+    // the connection close), or the grant is revoked.
+    let cancel = state.gateway.stream_token(&principal);
+    let stream = resp.bytes_stream().take_until(cancel.cancelled_owned());
+    out.body(Body::from_stream(stream))
         .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
 }

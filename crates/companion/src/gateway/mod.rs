@@ -1,19 +1,158 @@
 //! `/mcp`: the bearer check and transport-level forwarding to the grant's
-//! upstream with the account's PAT in place of the assistant's token.
+//! upstream with the account's PAT in place of the assistant's token, MCP
+//! sessions bound to the grant that created them, and the call log.
 
 mod bearer;
 mod forward;
+mod peek;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::routing::any;
 use axum::Router;
+use tokio_util::sync::CancellationToken;
 
+use crate::events::Event;
 use crate::oauth::MCP_PATH;
 use crate::state::AppState;
 
 pub use bearer::{challenge, Bearer};
 pub use forward::PatCache;
+pub use peek::{peek, Peek};
+
+/// How long the upstream may take to send response headers by default.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The `/mcp` route.
 pub fn router() -> Router<AppState> {
     Router::new().route(MCP_PATH, any(forward::handle))
+}
+
+/// Who a `/mcp` call acts for: a grant, or (custom agents) an account's own
+/// PAT. Sessions and live streams are keyed by [`Principal::key`].
+#[derive(Debug, Clone)]
+pub(crate) enum Principal {
+    Grant { grant_id: String },
+    Pat { account_id: String },
+}
+
+impl Principal {
+    pub(crate) fn key(&self) -> String {
+        match self {
+            Self::Grant { grant_id } => format!("grant:{grant_id}"),
+            Self::Pat { account_id } => format!("pat:{account_id}"),
+        }
+    }
+
+    pub(crate) fn grant_id(&self) -> Option<&str> {
+        match self {
+            Self::Grant { grant_id } => Some(grant_id),
+            Self::Pat { .. } => None,
+        }
+    }
+}
+
+/// Forwarding state shared by all `/mcp` calls; cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    pub(crate) pats: PatCache,
+    pub(crate) http: reqwest::Client,
+    pub(crate) header_timeout: Duration,
+    /// Session-id hash → principal key; the database has the same, for restarts.
+    pub(crate) sessions: Arc<Mutex<HashMap<String, String>>>,
+    /// Principal key → what cancels its open response streams.
+    streams: Arc<Mutex<HashMap<String, CancellationToken>>>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("header_timeout", &self.header_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Self::new(DEFAULT_HEADER_TIMEOUT)
+    }
+}
+
+impl Gateway {
+    /// A gateway whose upstream must answer with headers within `header_timeout`.
+    pub fn new(header_timeout: Duration) -> Self {
+        // Bounded connect, no overall timeout (streams may stay open for
+        // hours), no redirects (they could carry the PAT elsewhere).
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("spor-companion/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self {
+            pats: PatCache::default(),
+            http,
+            header_timeout,
+            sessions: Arc::default(),
+            streams: Arc::default(),
+        }
+    }
+
+    /// The token that ends this principal's open streams.
+    pub(crate) fn stream_token(&self, principal: &Principal) -> CancellationToken {
+        let mut map = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(principal.key()).or_default().clone()
+    }
+
+    /// Ends every open stream of a principal at once.
+    fn end(&self, key: &str) {
+        let token = self
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+        if let Some(t) = token {
+            t.cancel();
+        }
+    }
+
+    /// Ends every open stream; graceful shutdown would otherwise wait for
+    /// long-lived SSE streams forever.
+    pub fn end_all(&self) {
+        let all: Vec<_> = self
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
+        for (_, t) in all {
+            t.cancel();
+        }
+    }
+
+    /// Ends streams as grants are revoked and accounts removed or rejected;
+    /// runs for the life of the server.
+    pub async fn follow_events(state: AppState) {
+        let mut events = state.events.subscribe();
+        loop {
+            match events.recv().await {
+                Ok(Event::GrantRevoked { grant_id }) => {
+                    state.gateway.end(&Principal::Grant { grant_id }.key())
+                }
+                Ok(
+                    Event::AccountRemoved { account_id } | Event::AccountRejected { account_id },
+                ) => state.gateway.end(&Principal::Pat { account_id }.key()),
+                Ok(_) => {}
+                // Missed events: end nothing blindly; the bearer check still
+                // refuses every later request of a revoked grant.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "event listener lagged")
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    }
 }

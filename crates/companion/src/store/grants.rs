@@ -567,6 +567,7 @@ impl Store {
                 [now - 86_400],
             )?;
             tx.execute("DELETE FROM access_tokens WHERE expires_at < ?1", [now])?;
+            super::calls::prune_calls(&tx, now)?;
             tx.commit()?;
             Ok(())
         })

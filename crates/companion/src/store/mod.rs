@@ -3,11 +3,13 @@
 
 mod accounts;
 mod audit;
+mod calls;
 mod clients;
 mod grants;
 
 pub use accounts::{Account, AccountKind, AccountStatus, NewAccount, Upserted};
 pub use audit::AuditEntry;
+pub use calls::{CallRecord, MAX_CALLS_KEPT};
 pub use clients::Client;
 pub use grants::{
     AccessCheck, AccessContext, CodeExchange, GrantSummary, IssuedPair, NewCode, Redeemed,
@@ -39,7 +41,10 @@ pub enum StoreError {
 
 /// The migration list; append only, never edit a shipped entry.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("migrations/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/0001_init.sql")),
+        M::up(include_str!("migrations/0002_gateway.sql")),
+    ])
 }
 
 /// A handle to the database, cheap to clone.

@@ -7,6 +7,7 @@ mod accounts;
 mod authorize;
 mod consent;
 mod control;
+mod gateway;
 mod guard;
 mod mcp;
 mod metadata;

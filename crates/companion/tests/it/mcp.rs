@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use spor_companion::store::{AccountStatus, ACCESS_TOKEN_TTL};
 
-use crate::support::{assert_invalid_token, closed_port, Harness, Reply, PAT, PAT_BETA};
+use crate::support::{assert_invalid_token, closed_port, Harness, Reply, INIT, PAT, PAT_BETA};
 
 #[tokio::test]
 async fn no_token_is_401_with_the_resource_metadata_challenge_and_no_error() {
@@ -120,7 +120,6 @@ async fn a_valid_token_is_forwarded_with_the_pat_in_place_of_the_hosts_token() {
             .bearer_auth(&c.tokens.access)
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", "sess-42")
             .header("mcp-protocol-version", "2025-06-18")
             .header("cookie", "companion=1")
             .body(body)
@@ -148,7 +147,7 @@ async fn a_valid_token_is_forwarded_with_the_pat_in_place_of_the_hosts_token() {
             .count(),
         1
     );
-    assert_eq!(s.header("mcp-session-id"), Some("sess-42"));
+    assert_eq!(s.header("mcp-session-id"), None);
     assert_eq!(s.header("mcp-protocol-version"), Some("2025-06-18"));
     assert_eq!(s.header("content-type"), Some("application/json"));
     assert_eq!(s.header("cookie"), None, "only MCP headers travel upstream");
@@ -167,11 +166,13 @@ async fn a_valid_token_is_forwarded_with_the_pat_in_place_of_the_hosts_token() {
 async fn delete_with_a_session_id_is_forwarded() {
     let h = Harness::start().await;
     let c = h.connect().await;
+    let init = h.mcp_post(&c.tokens.access, None, INIT).await;
+    assert_eq!(init.header("mcp-session-id"), Some("upstream-session-1"));
     let r = Reply::read(
         h.http
             .delete(h.url("/mcp"))
             .bearer_auth(&c.tokens.access)
-            .header("mcp-session-id", "sess-9")
+            .header("mcp-session-id", "upstream-session-1")
             .send()
             .await
             .expect("DELETE /mcp"),
@@ -179,11 +180,11 @@ async fn delete_with_a_session_id_is_forwarded() {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let seen = h.upstream.mcp_seen();
-    assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].method, "DELETE");
-    assert_eq!(seen[0].header("mcp-session-id"), Some("sess-9"));
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].method, "DELETE");
+    assert_eq!(seen[1].header("mcp-session-id"), Some("upstream-session-1"));
     assert_eq!(
-        seen[0].header("authorization"),
+        seen[1].header("authorization"),
         Some(format!("Bearer {PAT}").as_str())
     );
     h.stop().await;

@@ -15,10 +15,12 @@ use axum::routing::{any, delete, get};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use futures_util::StreamExt;
 use reqwest::header::HeaderMap as ReplyHeaders;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use spor_companion::clock::FakeClock;
+use spor_companion::gateway::Gateway;
 use spor_companion::secrets::{MemoryStore, SecretStore};
 use spor_companion::sensitive::Sensitive;
 use spor_companion::server;
@@ -31,6 +33,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Where the fake clock starts.
+/// How long the companion under test waits for upstream headers.
+pub const UPSTREAM_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+/// An MCP `initialize` request.
+pub const INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"it","version":"0"}}}"#;
 pub const START: i64 = 1_800_000_000;
 /// A PAT the fake upstream knows (org `acme`).
 pub const PAT: &str = "spor_pat_alice_0123456789abcdef0123456789";
@@ -117,6 +123,21 @@ struct UpstreamState {
     rest_calls: Arc<Mutex<Vec<String>>>,
     deleted: Arc<Mutex<Vec<String>>>,
     reject_mcp: Arc<AtomicBool>,
+    mcp_mode: Arc<Mutex<McpMode>>,
+}
+
+/// How the fake upstream's `/mcp` behaves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum McpMode {
+    /// Answers JSON (POST) or an SSE stream that stays open (GET).
+    #[default]
+    Normal,
+    /// Answers 500 with Spor's error envelope.
+    Fail500,
+    /// Answers 429 with `Retry-After: 7`.
+    RateLimited,
+    /// Never answers.
+    Stall,
 }
 
 impl UpstreamState {
@@ -240,6 +261,38 @@ async fn up_mcp(
     if s.reject_mcp.load(Ordering::SeqCst) || s.identity(&headers).is_none() {
         return unauthorized();
     }
+    let mode = *s.mcp_mode.lock().expect("mode lock");
+    match mode {
+        McpMode::Normal => {}
+        McpMode::Fail500 => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({ "error": { "code": "internal", "message": "boom" } })),
+            )
+                .into_response()
+        }
+        McpMode::RateLimited => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "7")],
+                Json(json!({ "error": { "code": "rate_limited", "message": "slow down" } })),
+            )
+                .into_response()
+        }
+        McpMode::Stall => return std::future::pending::<Response>().await,
+    }
+    if method == Method::GET {
+        // A standalone SSE stream: one event, then open until the client goes.
+        let events = futures_util::stream::once(async {
+            Ok::<_, std::convert::Infallible>("event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/hello\"}\n\n")
+        })
+        .chain(futures_util::stream::pending());
+        return (
+            [("content-type", "text/event-stream")],
+            axum::body::Body::from_stream(events),
+        )
+            .into_response();
+    }
     let id = serde_json::from_str::<Value>(&body)
         .ok()
         .and_then(|v| v.get("id").cloned())
@@ -290,6 +343,11 @@ impl FakeUpstream {
             state,
             running: Running::new(stop, task),
         }
+    }
+
+    /// Changes how `/mcp` behaves.
+    pub fn set_mcp_mode(&self, mode: McpMode) {
+        *self.state.mcp_mode.lock().expect("mode lock") = mode;
     }
 
     /// Makes the upstream accept `pat` as a token of `org`.
@@ -572,7 +630,7 @@ impl Harness {
         let store = Store::open(&dir.path().join("companion.db")).expect("open store");
         let secrets = MemoryStore::default();
         let clock = FakeClock::new(START);
-        let state = AppState::new(
+        let mut state = AppState::new(
             store,
             SecretStore::new(secrets.clone()),
             Arc::new(clock.clone()),
@@ -582,6 +640,8 @@ impl Harness {
                 consent_mode: ConsentMode::Browser,
             },
         );
+        // Short, so a stalled upstream is given up on quickly.
+        state.gateway = Gateway::new(UPSTREAM_HEADER_TIMEOUT);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();
         let (stop, rx) = oneshot::channel::<()>();
@@ -909,6 +969,21 @@ impl Harness {
             .body(r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#);
         if let Some(a) = authorization {
             req = req.header("authorization", a);
+        }
+        Reply::read(req.send().await.expect("POST /mcp")).await
+    }
+
+    /// POST `body` to `/mcp` with `Bearer <token>` and, if given, a session id.
+    pub async fn mcp_post(&self, token: &str, session: Option<&str>, body: &str) -> Reply {
+        let mut req = self
+            .http
+            .post(self.url("/mcp"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_string());
+        if let Some(s) = session {
+            req = req.header("mcp-session-id", s);
         }
         Reply::read(req.send().await.expect("POST /mcp")).await
     }

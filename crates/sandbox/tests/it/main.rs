@@ -1,5 +1,6 @@
 //! Integration tests: the real `spor-sandbox` binary, over real HTTP.
 
 mod cli;
+mod mcp;
 mod rest;
 mod support;

@@ -129,9 +129,20 @@ pub enum GrantsCommand {
         #[arg(long)]
         all: bool,
     },
-    /// Disconnect one assistant (ends its tokens at once).
+    /// Disconnect one assistant (ends its tokens and open streams at once).
     Revoke {
         /// Grant id.
         id: String,
+    },
+    /// Show an assistant's recent calls (method and tool; never arguments).
+    Activity {
+        /// Grant id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// How many calls, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
     },
 }

@@ -322,6 +322,41 @@ async fn run_grants(data_dir: PathBuf, cmd: GrantsCommand) -> Result<()> {
                 );
             }
         }
+        GrantsCommand::Activity { id, json, limit } => {
+            let data = expect_ok(
+                control::send(
+                    &data_dir,
+                    &Ctl::GrantsActivity {
+                        id: id.clone(),
+                        limit,
+                    },
+                )
+                .await?,
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&data)?);
+                return Ok(());
+            }
+            let items = data.as_array().cloned().unwrap_or_default();
+            if items.is_empty() {
+                println!("No calls recorded for {id} yet.");
+                return Ok(());
+            }
+            println!(
+                "{:<21} {:<26} {:<20} {:<12} MS",
+                "WHEN", "METHOD", "TOOL", "OUTCOME"
+            );
+            for c in items {
+                println!(
+                    "{:<21} {:<26} {:<20} {:<12} {}",
+                    rfc3339(c["at"].as_i64().unwrap_or_default()),
+                    c["method"].as_str().unwrap_or_default(),
+                    c["tool"].as_str().unwrap_or("-"),
+                    c["outcome"].as_str().unwrap_or_default(),
+                    c["duration_ms"].as_u64().unwrap_or_default()
+                );
+            }
+        }
         GrantsCommand::Revoke { id } => {
             expect_ok(control::send(&data_dir, &Ctl::GrantsRevoke { id: id.clone() }).await?)?;
             println!("Disconnected {id}: its tokens no longer work.");

@@ -1,0 +1,147 @@
+//! The gateway's records: which MCP session belongs to whom, and what each
+//! assistant called (method and tool name only).
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use super::{Store, StoreError};
+use crate::clock::Timestamp;
+
+/// Call records are kept this long.
+pub const CALL_RETENTION_SECS: i64 = 30 * 86_400;
+/// And at most this many in all.
+pub const MAX_CALLS_KEPT: i64 = 100_000;
+
+/// One forwarded JSON-RPC message.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CallRecord {
+    /// When it was sent.
+    pub at: Timestamp,
+    /// The grant, or `None` for a direct-PAT call.
+    pub grant_id: Option<String>,
+    /// The account it acted as.
+    pub account_id: String,
+    /// JSON-RPC method (`(response)` for a client's answer to the server).
+    pub method: String,
+    /// Tool name, for `tools/call`.
+    pub tool: Option<String>,
+    /// `ok`, `http_<status>`, `unreachable`, `timeout`, `rejected`.
+    pub outcome: String,
+    /// Upstream HTTP status, if one came.
+    pub status: Option<u16>,
+    /// Milliseconds until the upstream's response headers.
+    pub duration_ms: u64,
+}
+
+impl Store {
+    /// The principal a session is bound to, if known.
+    pub async fn session_principal(
+        &self,
+        session_hash: String,
+    ) -> Result<Option<String>, StoreError> {
+        self.call(move |c| {
+            Ok(c.query_row(
+                "SELECT principal FROM mcp_sessions WHERE session_hash = ?1",
+                [&session_hash],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+        .await
+    }
+
+    /// Binds a new session to a principal (first binding wins).
+    pub async fn bind_session(
+        &self,
+        session_hash: String,
+        principal: String,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO mcp_sessions (session_hash, principal, created_at) VALUES (?1, ?2, ?3)",
+                params![session_hash, principal, now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Forgets a session (after the client deleted it).
+    pub async fn unbind_session(&self, session_hash: String) -> Result<(), StoreError> {
+        self.call(move |c| {
+            c.execute(
+                "DELETE FROM mcp_sessions WHERE session_hash = ?1",
+                [&session_hash],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Appends call records in one transaction.
+    pub async fn record_calls(&self, calls: Vec<CallRecord>) -> Result<(), StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO mcp_calls (at, grant_id, account_id, method, tool, outcome, status, duration_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                for r in &calls {
+                    stmt.execute(params![
+                        r.at,
+                        r.grant_id,
+                        r.account_id,
+                        r.method,
+                        r.tool,
+                        r.outcome,
+                        r.status,
+                        r.duration_ms as i64
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The most recent calls of a grant, newest first.
+    pub async fn calls(&self, grant_id: String, limit: u32) -> Result<Vec<CallRecord>, StoreError> {
+        self.call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT at, grant_id, account_id, method, tool, outcome, status, duration_ms FROM mcp_calls
+                 WHERE grant_id = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![grant_id, limit], |r| {
+                Ok(CallRecord {
+                    at: r.get(0)?,
+                    grant_id: r.get(1)?,
+                    account_id: r.get(2)?,
+                    method: r.get(3)?,
+                    tool: r.get(4)?,
+                    outcome: r.get(5)?,
+                    status: r.get(6)?,
+                    duration_ms: r.get::<_, i64>(7)?.max(0) as u64,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+}
+
+/// Drops call records past retention, and the oldest beyond the cap; runs
+/// inside the pruning transaction.
+pub(crate) fn prune_calls(conn: &rusqlite::Connection, now: Timestamp) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM mcp_calls WHERE at < ?1",
+        [now - CALL_RETENTION_SECS],
+    )?;
+    conn.execute(
+        "DELETE FROM mcp_calls WHERE id <= (SELECT max(id) FROM mcp_calls) - ?1",
+        [MAX_CALLS_KEPT],
+    )?;
+    Ok(())
+}
