@@ -35,6 +35,12 @@ pub enum AccountError {
     /// No such account.
     #[error("no account with id {0}")]
     NotFound(String),
+    /// A generic token that cannot be a bearer token.
+    #[error("that token is empty, too long or contains spaces")]
+    InvalidToken,
+    /// A generic upstream needs a label.
+    #[error("the label must be 1 to 100 printable characters")]
+    InvalidLabel,
     /// The same PAT is already stored for another account.
     #[error("this token is already stored as account {0}")]
     Duplicate(String),
@@ -92,31 +98,12 @@ pub async fn add_spor_account(
         None => format!("{server}/mcp"),
     };
     let me = state.upstream.me(&server, &pat).await?;
-    let pat_hash = tokens::hash(pat.expose());
-    if let Some(other) = state.store.account_by_pat_hash(pat_hash.clone()).await? {
-        if other.server != server || other.org != me.org {
-            return Err(AccountError::Duplicate(other.id));
-        }
-    }
     let mut warnings = Vec::new();
     if !me.bound {
         warnings.push(
             "this token is not bound to a person: what assistants write will not be attributed to you".into(),
         );
     }
-    let existing = state
-        .store
-        .account_for(server.clone(), me.org.clone())
-        .await?;
-    let id = existing
-        .as_ref()
-        .map(|a| a.id.clone())
-        .unwrap_or_else(|| format!("acct_{}", tokens::random_hex(6)));
-    let previous = match &existing {
-        Some(a) => state.secrets.get_async(a.id.clone()).await?,
-        None => None,
-    };
-    state.secrets.set_async(id.clone(), pat).await?;
     let new = NewAccount {
         kind: AccountKind::Spor,
         server,
@@ -127,8 +114,41 @@ pub async fn add_spor_account(
         email: me.email,
         bound: me.bound,
         is_admin: me.is_admin,
-        pat_hash,
+        pat_hash: tokens::hash(pat.expose()),
     };
+    store_validated(state, new, pat, warnings).await
+}
+
+/// Stores a validated token: the secret first, then the row (replacing the
+/// same server and org), putting the secret store back if the row fails.
+async fn store_validated(
+    state: &AppState,
+    new: NewAccount,
+    pat: Sensitive<String>,
+    warnings: Vec<String>,
+) -> Result<Added, AccountError> {
+    if let Some(other) = state
+        .store
+        .account_by_pat_hash(new.pat_hash.clone())
+        .await?
+    {
+        if other.server != new.server || other.org != new.org {
+            return Err(AccountError::Duplicate(other.id));
+        }
+    }
+    let existing = state
+        .store
+        .account_for(new.server.clone(), new.org.clone())
+        .await?;
+    let id = existing
+        .as_ref()
+        .map(|a| a.id.clone())
+        .unwrap_or_else(|| format!("acct_{}", tokens::random_hex(6)));
+    let previous = match &existing {
+        Some(a) => state.secrets.get_async(a.id.clone()).await?,
+        None => None,
+    };
+    state.secrets.set_async(id.clone(), pat).await?;
     let upserted = match state
         .store
         .upsert_account(id.clone(), new, state.now())
@@ -163,6 +183,47 @@ pub async fn add_spor_account(
         warnings,
     })
 }
+
+/// Longest label of a generic upstream.
+const MAX_LABEL: usize = 100;
+
+/// Validates a token for any bearer-token MCP server with an MCP
+/// `initialize` and stores it as a generic account (one implicit org).
+pub async fn add_generic_account(
+    state: &AppState,
+    mcp_url: &str,
+    label: &str,
+    token: Sensitive<String>,
+) -> Result<Added, AccountError> {
+    let token = Sensitive::new(token.expose().trim().to_string());
+    let t = token.expose();
+    if t.is_empty() || t.len() > 4096 || !t.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(AccountError::InvalidToken);
+    }
+    let label = label.trim();
+    if label.is_empty() || label.chars().count() > MAX_LABEL || label.chars().any(char::is_control)
+    {
+        return Err(AccountError::InvalidLabel);
+    }
+    let mcp_url = normalize_server_url(mcp_url)?;
+    state.upstream.mcp_initialize(&mcp_url, &token).await?;
+    let new = NewAccount {
+        kind: AccountKind::Generic,
+        server: mcp_url.clone(),
+        mcp_url,
+        org: GENERIC_ORG.into(),
+        person: None,
+        name: Some(label.to_string()),
+        email: None,
+        bound: false,
+        is_admin: false,
+        pat_hash: tokens::hash(token.expose()),
+    };
+    store_validated(state, new, token, Vec::new()).await
+}
+
+/// The one organization of a generic upstream.
+pub const GENERIC_ORG: &str = "default";
 
 /// Removes an account: optionally revokes the PAT on the server first (and
 /// stops if that fails), then revokes every grant minted from it and deletes

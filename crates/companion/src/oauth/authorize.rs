@@ -18,7 +18,7 @@ use crate::accounts::{self, AccountError};
 use crate::consent::{self, client_redirect, ConsentError, PendingRequest};
 use crate::sensitive::Sensitive;
 use crate::state::{AppState, ConsentMode};
-use crate::store::AccountStatus;
+use crate::store::{AccountKind, AccountStatus};
 use crate::tokens;
 
 /// Longest authorization query we read.
@@ -182,11 +182,17 @@ async fn org_options(state: &AppState) -> Vec<OrgOption> {
     let mut options: Vec<OrgOption> = Vec::new();
     let mut asked: Vec<String> = Vec::new();
     for a in &accounts {
+        let generic = a.kind == AccountKind::Generic;
         options.push(OrgOption {
             account_id: Some(a.id.clone()),
             org: a.org.clone(),
-            label: a.org.clone(),
+            label: if generic {
+                a.name.clone().unwrap_or_else(|| a.server.clone())
+            } else {
+                a.org.clone()
+            },
             who: match (&a.name, &a.email) {
+                _ if generic => "MCP server".into(),
                 (Some(n), Some(e)) => format!("{n} <{e}>"),
                 (Some(n), None) => n.clone(),
                 (None, Some(e)) => e.clone(),
@@ -195,6 +201,10 @@ async fn org_options(state: &AppState) -> Vec<OrgOption> {
             server: a.server.clone(),
             rejected: a.status == AccountStatus::Rejected,
         });
+        // Only Spor servers know about organizations.
+        if generic {
+            continue;
+        }
         if a.status != AccountStatus::Valid || asked.contains(&a.server) {
             continue;
         }

@@ -267,6 +267,82 @@ impl Upstream {
             .await
     }
 
+    /// Checks a token against any MCP server with an `initialize` request
+    /// (for generic upstreams, which have no `/v1/me`); ends the session it
+    /// opened, if any.
+    pub async fn mcp_initialize(
+        &self,
+        mcp_url: &str,
+        token: &Sensitive<String>,
+    ) -> Result<(), UpstreamError> {
+        let body = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": { "name": "spor-companion", "version": env!("CARGO_PKG_VERSION") },
+            },
+        });
+        let req = self
+            .http
+            .post(mcp_url)
+            .header(
+                reqwest::header::ACCEPT,
+                "application/json, text/event-stream",
+            )
+            .json(&body);
+        let not_mcp = |status: u16| {
+            UpstreamError::BadResponse(format!("{mcp_url} is not an MCP server (HTTP {status})"))
+        };
+        let resp = match self.send(req, mcp_url, token).await {
+            Ok(r) => r,
+            Err(UpstreamError::NotFound(_)) => return Err(not_mcp(404)),
+            Err(UpstreamError::Server { status, .. }) if status < 500 => {
+                return Err(not_mcp(status))
+            }
+            Err(e) => return Err(e),
+        };
+        let session = resp.headers().get("mcp-session-id").cloned();
+        let is_sse = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let bytes = read_bounded(resp, 1024 * 1024).await.map_err(|_| {
+            UpstreamError::BadResponse(format!("{mcp_url} did not finish its initialize answer"))
+        })?;
+        let text = String::from_utf8_lossy(&bytes);
+        let messages: Vec<serde_json::Value> = if is_sse {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .filter_map(|d| serde_json::from_str(d.trim()).ok())
+                .collect()
+        } else {
+            serde_json::from_str(&text).into_iter().collect()
+        };
+        if !messages
+            .iter()
+            .any(|m| m.get("id") == Some(&serde_json::json!(1)) && m.get("result").is_some())
+        {
+            return Err(UpstreamError::BadResponse(format!(
+                "{mcp_url} is not an MCP server (no initialize result)"
+            )));
+        }
+        if let Some(id) = session {
+            // Courtesy: do not leave a session open on the server.
+            let _ = self
+                .send(
+                    self.http.delete(mcp_url).header("mcp-session-id", id),
+                    mcp_url,
+                    token,
+                )
+                .await;
+        }
+        Ok(())
+    }
+
     /// Revokes this very PAT on the server: finds its entry in the person's
     /// token list by hash and deletes it.
     pub async fn revoke_own_token(
@@ -289,6 +365,23 @@ impl Upstream {
         self.send(self.http.delete(&url), &url, pat).await?;
         Ok(())
     }
+}
+
+/// Reads a response body, stopping after `limit` bytes (an SSE answer may
+/// stay open after the message we need; the first complete message is enough).
+async fn read_bounded(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        out.extend_from_slice(&chunk);
+        let text = String::from_utf8_lossy(&out);
+        if out.len() >= limit || text.contains("\"result\"") && text.contains("\n\n") {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

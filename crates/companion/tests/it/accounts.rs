@@ -211,3 +211,87 @@ async fn pasting_the_same_pat_again_keeps_its_assistants_connected() {
     assert_eq!(h.grant(&c.grant_id).await.revoked_at, None);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_generic_token_is_validated_with_initialize_and_forwarded_like_a_pat() {
+    let h = Harness::start().await;
+    let token = "gwi_spark_token_abc123";
+    h.upstream.allow(token, "unused");
+    let mcp_url = format!("{}/mcp", h.upstream.url);
+    let added = accounts::add_generic_account(&h.state, &mcp_url, "GWI Spark", pat(token))
+        .await
+        .expect("generic account added");
+    let a = &added.account;
+    assert_eq!(a.kind, spor_companion::store::AccountKind::Generic);
+    assert_eq!(
+        (a.org.as_str(), a.name.as_deref()),
+        ("default", Some("GWI Spark"))
+    );
+    assert_eq!(a.mcp_url, mcp_url);
+    assert!(added.warnings.is_empty());
+    // The initialize it was validated with, and the session it ended.
+    let seen = h.upstream.mcp_seen();
+    assert!(seen[0].body.contains("\"initialize\""), "{}", seen[0].body);
+
+    let c = h.connect_as(&a.id).await;
+    let r = h
+        .mcp_post(&c.tokens.access, None, crate::support::INIT)
+        .await;
+    assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text);
+    let last = h.upstream.mcp_seen().pop().expect("forwarded");
+    assert_eq!(
+        last.header("authorization"),
+        Some(format!("Bearer {token}").as_str())
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_generic_token_the_server_refuses_stores_nothing() {
+    let h = Harness::start().await;
+    let mcp_url = format!("{}/mcp", h.upstream.url);
+    let err =
+        accounts::add_generic_account(&h.state, &mcp_url, "GWI Spark", pat("gwi_unknown_token"))
+            .await
+            .expect_err("refused");
+    assert!(matches!(err, AccountError::Rejected(_)), "{err:?}");
+    assert_nothing_stored(&h).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_mcp_is_refused_as_generic_upstream() {
+    let h = Harness::start().await;
+    h.upstream.allow(PAT, "acme");
+    // /v1/me answers 200 JSON, but not an MCP initialize result.
+    let err = accounts::add_generic_account(
+        &h.state,
+        &format!("{}/v1/me", h.upstream.url),
+        "Not MCP",
+        pat(PAT),
+    )
+    .await
+    .expect_err("refused");
+    assert!(err.to_string().contains("not an MCP server"), "{err}");
+    assert_nothing_stored(&h).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn generic_labels_and_tokens_are_checked_before_anything_is_sent() {
+    let h = Harness::start().await;
+    let mcp_url = format!("{}/mcp", h.upstream.url);
+    for (label, token, want) in [
+        ("", "tok", "label"),
+        ("ok", "has space", "token"),
+        ("ok", "", "token"),
+    ] {
+        let err = accounts::add_generic_account(&h.state, &mcp_url, label, pat(token))
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().contains(want), "{err}");
+    }
+    assert!(h.upstream.mcp_seen().is_empty());
+    assert_nothing_stored(&h).await;
+    h.stop().await;
+}

@@ -68,11 +68,22 @@ pub enum AccountCommand {
     /// Validate a personal access token with the server and store it.
     Add {
         /// The Spor server's REST base URL, e.g. https://api.spor.example.
-        #[arg(long, value_name = "URL")]
-        server: String,
-        /// The MCP endpoint, if not SERVER/mcp.
-        #[arg(long, value_name = "URL")]
+        #[arg(
+            long,
+            value_name = "URL",
+            required_unless_present = "generic",
+            conflicts_with = "generic"
+        )]
+        server: Option<String>,
+        /// The MCP endpoint (default SERVER/mcp; required with --generic).
+        #[arg(long, value_name = "URL", required_if_eq("generic", "true"))]
         mcp_url: Option<String>,
+        /// Any MCP server that takes a bearer token (validated with an MCP initialize).
+        #[arg(long, requires = "label")]
+        generic: bool,
+        /// Display name of a generic server.
+        #[arg(long, value_name = "NAME", requires = "generic")]
+        label: Option<String>,
         /// Read the token from standard input (tokens are never taken as arguments).
         #[arg(long, required = true)]
         token_stdin: bool,

@@ -9,6 +9,7 @@ use spor_companion::control::{self, Command as Ctl, Reply};
 use spor_companion::secrets::SecretStoreKind;
 use spor_companion::sensitive::Sensitive;
 use spor_companion::state::{default_data_dir, AppState, Config, ConsentMode};
+use spor_companion::store::AccountKind;
 use spor_companion::{accounts, server};
 
 use crate::cli::{AccountCommand, Args, Command, ConsentCommand, GrantsCommand, ServeArgs};
@@ -147,11 +148,20 @@ async fn run_account(kind: SecretStoreKind, data_dir: PathBuf, cmd: AccountComma
         AccountCommand::Add {
             server,
             mcp_url,
+            generic,
+            label,
             token_stdin: _,
         } => {
             let token = read_token_stdin()?;
-            let added =
-                accounts::add_spor_account(&state, &server, mcp_url.as_deref(), token).await?;
+            let added = match (generic, server, mcp_url, label) {
+                (true, _, Some(url), Some(label)) => {
+                    accounts::add_generic_account(&state, &url, &label, token).await?
+                }
+                (false, Some(server), url, _) => {
+                    accounts::add_spor_account(&state, &server, url.as_deref(), token).await?
+                }
+                _ => bail!("give --server URL, or --generic --mcp-url URL --label NAME"),
+            };
             for w in &added.warnings {
                 eprintln!("warning: {w}");
             }
@@ -164,6 +174,8 @@ async fn run_account(kind: SecretStoreKind, data_dir: PathBuf, cmd: AccountComma
                     a.org,
                     added.revoked_grants.len()
                 );
+            } else if a.kind == AccountKind::Generic {
+                println!("Added account {}: {} ({}).", a.id, who(a), a.mcp_url);
             } else {
                 println!(
                     "Added account {}: {} in org {} on {}.",
