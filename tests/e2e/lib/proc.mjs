@@ -108,6 +108,31 @@ export class Proc {
     });
   }
 
+  /**
+   * Call `fn(stream, line)` for every future output line; returns an
+   * unsubscribe function.
+   */
+  onLine(fn) {
+    const waiter = { onLine: fn, onExit: () => {} };
+    this._waiters.add(waiter);
+    return () => this._waiters.delete(waiter);
+  }
+
+  /** Write `text` to stdin (only for processes started with `stdin: 'pipe'`). */
+  write(text) {
+    if (!this.child.stdin) throw new Error(`${this.name}: stdin is not a pipe`);
+    this.child.stdin.write(text);
+  }
+
+  /**
+   * Send `signal` to the whole process group (processes started with
+   * `detached: true` lead their own group), ignoring an already-gone group.
+   */
+  signalGroup(signal = 'SIGKILL') {
+    if (!this.detached) return;
+    try { process.kill(-this.pid, signal); } catch { /* group already gone */ }
+  }
+
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
   async kill({ graceMs = 5_000 } = {}) {
     if (this.exited || this.spawnError || this.child.exitCode !== null || this.child.signalCode !== null) {
@@ -135,17 +160,23 @@ export class Proc {
 }
 
 /**
- * Spawn `cmd args` (no shell), stdin closed, stdout/stderr collected.
+ * Spawn `cmd args` (no shell), stdout/stderr collected; stdin closed unless
+ * `stdin: 'pipe'`. `detached: true` makes the child lead its own process
+ * group, so `signalGroup()` reaches its children too.
  * With `ready` (a RegExp) resolves once a matching stdout line appeared and
  * exposes the match as `proc.ready`.
  */
-export async function start(cmd, args = [], { name, env = {}, cwd, ready, readyStream = 'stdout', timeoutMs = 20_000 } = {}) {
+export async function start(cmd, args = [], { name, env = {}, cwd, ready, readyStream = 'stdout', timeoutMs = 20_000, stdin = 'ignore', detached = false } = {}) {
   const child = spawn(cmd, args, {
     cwd,
+    // An `undefined` value removes the variable from the child's environment.
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [stdin, 'pipe', 'pipe'],
+    detached,
   });
+  child.stdin?.on('error', () => {}); // the child may exit before reading stdin
   const proc = new Proc(name ?? cmd.split('/').pop(), child);
+  proc.detached = detached;
   live.add(proc);
   if (ready) {
     try {
@@ -187,9 +218,14 @@ export function run(cmd, args = [], { env = {}, cwd, input, timeoutMs = 30_000 }
   });
 }
 
-/** Kill every process started with start() that is still running. */
+/**
+ * Kill every process started with start() that is still running; detached
+ * ones' process groups get a SIGKILL afterwards, so no grandchild survives.
+ */
 export async function killAll(opts) {
-  await Promise.all([...live].map((p) => p.kill(opts)));
+  const procs = [...live];
+  await Promise.all(procs.map((p) => p.kill(opts)));
+  for (const p of procs) p.signalGroup('SIGKILL');
 }
 
 /** Processes still running (for debugging). */

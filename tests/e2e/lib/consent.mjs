@@ -1,0 +1,90 @@
+// The companion's consent page, driven in Chromium the way a person would:
+// first time, paste the server URL and the PAT; then pick the organization and
+// click Allow (or Deny). Used by the tests and by bin/browser-consent.mjs.
+import assert from 'node:assert/strict';
+
+/**
+ * Open `authorizationUrl` in `page` and decide.
+ *
+ * Options:
+ * - `org`: pick the Organization option whose text mentions this slug
+ *   (default: leave the preselected one).
+ * - `pat`, `serverUrl`: fill the first-time form if the page shows it
+ *   (`serverUrl` only when the page asks for it). Without `pat` a first-time
+ *   page is an error.
+ * - `clientName`: assert the page names the client asking.
+ * - `decision`: 'allow' (default) or 'deny'.
+ * - `waitForRedirect`: wait until the browser has loaded the client's
+ *   redirect URI (the `redirect_uri` of the request) and return that URL.
+ *   Only for redirect targets that answer; otherwise wait on the target.
+ * - `onStep(name)`: progress callback, for logs.
+ *
+ * Returns {firstTime, options, redirectedTo}.
+ */
+export async function consentInBrowser(page, authorizationUrl, {
+  org,
+  pat,
+  serverUrl,
+  clientName,
+  decision = 'allow',
+  waitForRedirect = false,
+  timeoutMs = 20_000,
+  onStep = () => {},
+} = {}) {
+  const url = new URL(String(authorizationUrl));
+  const redirectUri = url.searchParams.get('redirect_uri');
+  onStep('goto');
+  await page.goto(url.href, { waitUntil: 'domcontentloaded', timeout: timeoutMs });
+  assert.match(await page.title(), /Spor Companion/, `not a Spor Companion page: ${page.url()}`);
+
+  const orgSelect = page.getByLabel('Organization');
+  const patField = page.getByLabel('Personal access token');
+  // Either the picker (an account exists) or the open first-time form.
+  await orgSelect.or(patField).first().waitFor({ state: 'visible', timeout: timeoutMs });
+  let firstTime = false;
+  if (!(await orgSelect.isVisible())) {
+    firstTime = true;
+    assert.ok(pat, 'the consent page asks for a Personal access token, but no PAT was given');
+    onStep('first-time');
+    const serverField = page.getByLabel('Spor server URL');
+    if (await serverField.isVisible()) {
+      assert.ok(serverUrl, 'the consent page asks for the Spor server URL, but none was given');
+      await serverField.fill(serverUrl);
+    }
+    await patField.fill(pat);
+    // POST → 303 → the same consent page, now with the organization picker.
+    await page.getByRole('button', { name: 'Add token' }).click();
+    await orgSelect.waitFor({ state: 'visible', timeout: timeoutMs });
+  }
+
+  if (clientName) {
+    assert.ok((await page.locator('body').innerText()).includes(clientName), `the consent page names the client ${clientName}`);
+  }
+  const options = await orgSelect.locator('option').evaluateAll((os) =>
+    os.map((o) => ({ value: o.value, text: o.textContent ?? '', disabled: o.disabled })));
+  if (org) {
+    const wanted = options.find((o) => !o.disabled && o.text.includes(`(${org})`));
+    assert.ok(wanted, `an enabled Organization option for ${org}: ${JSON.stringify(options)}`);
+    await orgSelect.selectOption(wanted.value);
+  }
+  onStep(decision);
+  const button = page.getByRole('button', { name: decision === 'deny' ? 'Deny' : 'Allow' });
+  let redirectedTo;
+  if (waitForRedirect) {
+    assert.ok(redirectUri, 'the authorization URL carries a redirect_uri');
+    const target = new URL(redirectUri);
+    // Port-agnostic for loopback would be wrong here: the client listens on
+    // exactly the port it registered.
+    const arrived = page.waitForURL(
+      (u) => u.origin === target.origin && u.pathname === target.pathname,
+      { waitUntil: 'load', timeout: timeoutMs },
+    );
+    await button.click();
+    await arrived;
+    redirectedTo = page.url();
+    onStep('redirected');
+  } else {
+    await button.click();
+  }
+  return { firstTime, options, redirectedTo };
+}
