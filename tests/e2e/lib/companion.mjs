@@ -49,3 +49,27 @@ export async function readAllFiles(dir) {
   }
   return out;
 }
+
+/**
+ * `account add --server URL --token-stdin` with the PAT on stdin; throws on
+ * a non-zero exit. Returns the CLI result (for leak checks of its output).
+ */
+export async function addAccount(dataDir, serverUrl, pat, opts) {
+  const r = await companionCli(dataDir, ['account', 'add', '--server', serverUrl, '--token-stdin'], { ...opts, input: pat });
+  if (r.code !== 0) throw new Error(`account add exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}
+
+/** `grants list --json` (needs the daemon), parsed. Returns {grants, raw}. */
+export async function grantsList(dataDir, { all = false, ...opts } = {}) {
+  const r = await companionCli(dataDir, ['grants', 'list', '--json', ...(all ? ['--all'] : [])], opts);
+  if (r.code !== 0) throw new Error(`grants list --json exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return { grants: JSON.parse(r.stdout), raw: r };
+}
+
+/** `grants activity ID --json --limit N` (needs the daemon), parsed, newest first. Returns {rows, raw}. */
+export async function grantActivity(dataDir, grantId, { limit = 200, ...opts } = {}) {
+  const r = await companionCli(dataDir, ['grants', 'activity', grantId, '--json', '--limit', String(limit)], opts);
+  if (r.code !== 0) throw new Error(`grants activity exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return { rows: JSON.parse(r.stdout), raw: r };
+}

@@ -1,7 +1,7 @@
 //! What each subcommand does: open the state, call the core, print.
 
 use std::io::{IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use spor_companion::clock::rfc3339;
@@ -244,19 +244,38 @@ fn expect_ok(reply: Reply) -> Result<serde_json::Value> {
     }
 }
 
+/// Sends a listing command; prints JSON (and returns `None`) when asked to,
+/// or `empty` when there is nothing; otherwise returns the rows to print.
+async fn fetch_rows(
+    data_dir: &Path,
+    cmd: &Ctl,
+    json: bool,
+    empty: &str,
+) -> Result<Option<Vec<serde_json::Value>>> {
+    let data = expect_ok(control::send(data_dir, cmd).await?)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&data)?);
+        return Ok(None);
+    }
+    let items = data.as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        println!("{empty}");
+        return Ok(None);
+    }
+    Ok(Some(items))
+}
+
 async fn run_consent(data_dir: PathBuf, cmd: ConsentCommand) -> Result<()> {
     match cmd {
         ConsentCommand::List { json } => {
-            let data = expect_ok(control::send(&data_dir, &Ctl::ConsentList).await?)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&data)?);
-                return Ok(());
-            }
-            let items = data.as_array().cloned().unwrap_or_default();
-            if items.is_empty() {
-                println!("No authorization requests are waiting.");
-            }
-            for r in items {
+            let rows = fetch_rows(
+                &data_dir,
+                &Ctl::ConsentList,
+                json,
+                "No authorization requests are waiting.",
+            )
+            .await?;
+            for r in rows.unwrap_or_default() {
                 println!(
                     "{}  {} (name as stated by the app) → {}  since {}",
                     r["id"].as_str().unwrap_or_default(),
@@ -290,24 +309,14 @@ async fn run_consent(data_dir: PathBuf, cmd: ConsentCommand) -> Result<()> {
 async fn run_grants(data_dir: PathBuf, cmd: GrantsCommand) -> Result<()> {
     match cmd {
         GrantsCommand::List { json, all } => {
-            let data = expect_ok(
-                control::send(
-                    &data_dir,
-                    &Ctl::GrantsList {
-                        include_revoked: all,
-                    },
-                )
-                .await?,
-            )?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&data)?);
+            let cmd = Ctl::GrantsList {
+                include_revoked: all,
+            };
+            let Some(items) =
+                fetch_rows(&data_dir, &cmd, json, "No assistants are connected.").await?
+            else {
                 return Ok(());
-            }
-            let items = data.as_array().cloned().unwrap_or_default();
-            if items.is_empty() {
-                println!("No assistants are connected.");
-                return Ok(());
-            }
+            };
             println!(
                 "{:<20} {:<28} {:<14} {:<21} LAST USED",
                 "ID", "ASSISTANT", "ORG", "CONNECTED"
@@ -335,25 +344,14 @@ async fn run_grants(data_dir: PathBuf, cmd: GrantsCommand) -> Result<()> {
             }
         }
         GrantsCommand::Activity { id, json, limit } => {
-            let data = expect_ok(
-                control::send(
-                    &data_dir,
-                    &Ctl::GrantsActivity {
-                        id: id.clone(),
-                        limit,
-                    },
-                )
-                .await?,
-            )?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&data)?);
+            let cmd = Ctl::GrantsActivity {
+                id: id.clone(),
+                limit,
+            };
+            let empty = format!("No calls recorded for {id} yet.");
+            let Some(items) = fetch_rows(&data_dir, &cmd, json, &empty).await? else {
                 return Ok(());
-            }
-            let items = data.as_array().cloned().unwrap_or_default();
-            if items.is_empty() {
-                println!("No calls recorded for {id} yet.");
-                return Ok(());
-            }
+            };
             println!(
                 "{:<21} {:<26} {:<20} {:<12} MS",
                 "WHEN", "METHOD", "TOOL", "OUTCOME"
