@@ -3,7 +3,8 @@
 # and fast when everything is already present.
 #
 #   scripts/setup.sh           build dependencies only
-#   scripts/setup.sh --test    also what scripts/test.sh needs (browser, keychain, e2e npm deps)
+#   scripts/setup.sh --test    also what scripts/test.sh needs (browser, keychain, e2e npm deps,
+#                              the e2e Python venv with the MCP Python SDK)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,7 +14,7 @@ WANT_TEST=0
 for arg in "$@"; do
   case "$arg" in
     --test) WANT_TEST=1 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -27,9 +28,10 @@ BASE_PKGS=(pkg-config libssl-dev)
 # joins the workspace; then: libwebkit2gtk-4.1-dev libgtk-3-dev
 # libayatana-appindicator3-dev librsvg2-dev
 DESKTOP_PKGS=()
-# Needed by scripts/test.sh: headless Chromium for the e2e browser tests, and a
-# D-Bus session + gnome-keyring + secret-tool for the real-keychain test.
-TEST_PKGS=(chromium dbus dbus-x11 gnome-keyring libsecret-tools)
+# Needed by scripts/test.sh: headless Chromium for the e2e browser tests, a
+# D-Bus session + gnome-keyring + secret-tool for the real-keychain test, and
+# Python with venv for the Python MCP SDK e2e client.
+TEST_PKGS=(chromium dbus dbus-x11 gnome-keyring libsecret-tools python3 python3-venv)
 # Needed by the desktop-app e2e tests (Xvfb + tauri-driver/WebKitWebDriver).
 # Empty until the desktop app exists; then: xvfb xauth webkit2gtk-driver
 DESKTOP_TEST_PKGS=()
@@ -93,6 +95,27 @@ if [[ $WANT_TEST -eq 1 ]]; then
     log "npm ci in tests/e2e"
     (cd "$E2E" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
     printf '%s' "$lock_sum" >"$STAMP"
+  fi
+
+  # The Python MCP SDK for tests/e2e/python/client.py, pinned in
+  # python/requirements.txt, in a venv of its own (never the system's Python).
+  if ! command -v python3 >/dev/null 2>&1; then
+    echo "setup.sh: ERROR: python3 not found on PATH (the e2e tests need Python 3.10+ with venv)." >&2
+    exit 1
+  fi
+  VENV="$E2E/.venv"
+  REQ="$E2E/python/requirements.txt"
+  PY_STAMP="$VENV/.spor-setup-stamp"
+  py_sum="$(sha256sum "$REQ" | cut -d' ' -f1) python=$(python3 -c 'import sys; print(sys.version.split()[0])')"
+  if [[ -x "$VENV/bin/python" && -f "$PY_STAMP" && "$(cat "$PY_STAMP")" == "$py_sum" ]]; then
+    log "tests/e2e/.venv up to date"
+  else
+    log "creating tests/e2e/.venv (pip install -r tests/e2e/python/requirements.txt)"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV" </dev/null
+    PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
+      "$VENV/bin/python" -m pip install --quiet --no-input --require-virtualenv -r "$REQ" </dev/null
+    printf '%s' "$py_sum" >"$PY_STAMP"
   fi
 fi
 

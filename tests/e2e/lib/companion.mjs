@@ -73,3 +73,22 @@ export async function grantActivity(dataDir, grantId, { limit = 200, ...opts } =
   if (r.code !== 0) throw new Error(`grants activity exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   return { rows: JSON.parse(r.stdout), raw: r };
 }
+
+/**
+ * The grant's call log once `done(rows)` holds. Rows are written off the
+ * request path, so a call just answered may not be in yet: poll (bounded).
+ * Returns {rows, raws} (every CLI result, for leak checks).
+ */
+export async function waitForActivity(dataDir, grantId, done, { timeoutMs = 10_000, intervalMs = 100, ...opts } = {}) {
+  const raws = [];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows, raw } = await grantActivity(dataDir, grantId, opts);
+    raws.push(raw);
+    if (done(rows)) return { rows, raws };
+    if (Date.now() > deadline) {
+      throw new Error(`grants activity ${grantId}: not as expected within ${timeoutMs} ms: ${JSON.stringify(rows)}`);
+    }
+    await new Promise((res) => setTimeout(res, intervalMs));
+  }
+}

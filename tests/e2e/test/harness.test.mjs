@@ -4,8 +4,11 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser } from '../lib/browser.mjs';
+import { startEventSink } from '../lib/event_sink.mjs';
+import { tryConnect } from '../lib/net.mjs';
 import { killAll, run, start } from '../lib/proc.mjs';
 import { mintPat, startSandbox } from '../lib/sandbox.mjs';
+import { StdioRpc } from '../lib/stdio_rpc.mjs';
 import { removeTempDirs, tempDir } from '../lib/tmp.mjs';
 
 after(async () => {
@@ -52,6 +55,56 @@ describe('harness', () => {
     const r = await run(process.execPath, ['-e', 'process.stdin.pipe(process.stdout)'], { input: 'hello' });
     assert.equal(r.code, 0);
     assert.equal(r.stdout, 'hello');
+  });
+
+  test('stdio rpc: requests matched to answers by id, notifications collected, exit rejects pending', { timeout: 30_000 }, async () => {
+    // A line-delimited JSON-RPC echo server that answers out of order.
+    const script = `
+      const rl = require('node:readline').createInterface({ input: process.stdin });
+      const held = [];
+      rl.on('line', (l) => {
+        const m = JSON.parse(l);
+        if (m.method === 'die') process.exit(7);
+        if (m.id === undefined) { console.log(JSON.stringify({ jsonrpc: '2.0', method: 'seen', params: { method: m.method } })); return; }
+        const answer = m.method === 'fail'
+          ? { jsonrpc: '2.0', id: m.id, error: { code: -1, message: 'nope' } }
+          : { jsonrpc: '2.0', id: m.id, result: { echo: m.params } };
+        if (m.method === 'slow') { held.push(answer); return; }
+        console.log(JSON.stringify(answer));
+        for (const h of held.splice(0)) console.log(JSON.stringify(h));
+      });
+      console.error('ready');`;
+    const p = await start(process.execPath, ['-e', script], { name: 'rpc', stdin: 'pipe', ready: /ready/, readyStream: 'stderr' });
+    const rpc = new StdioRpc(p);
+    const slow = rpc.call('slow', { n: 1 });
+    const fast = await rpc.call('fast', { n: 2 });
+    assert.deepEqual(fast, { echo: { n: 2 } });
+    assert.deepEqual(await slow, { echo: { n: 1 } });
+    await assert.rejects(rpc.call('fail', {}), /fail failed: .*nope/);
+    rpc.notify('notifications/initialized');
+    assert.deepEqual((await rpc.request('x')).result, {}, 'no params: an empty echo');
+    assert.ok(rpc.messages.some((m) => m.method === 'seen' && m.params.method === 'notifications/initialized'));
+    const pending = rpc.request('slow');
+    rpc.notify('die');
+    await assert.rejects(pending, /exited \(code 7/);
+  });
+
+  test('event sink and tryConnect', { timeout: 30_000 }, async () => {
+    const sink = await startEventSink();
+    try {
+      const later = sink.waitFor((e) => e.event === 'b');
+      await fetch(sink.url, { method: 'POST', body: JSON.stringify({ event: 'a' }) });
+      await fetch(sink.url, { method: 'POST', body: JSON.stringify({ event: 'b', n: 2 }) });
+      assert.equal((await later).n, 2);
+      assert.equal((await sink.waitFor((e) => e.event === 'a')).event, 'a');
+      await assert.rejects(sink.waitFor((e) => e.event === 'never', { timeoutMs: 200 }), /no event within 200 ms/);
+      const port = Number(new URL(sink.url).port);
+      assert.equal(await tryConnect(port), 'connected');
+      await sink.close();
+      assert.equal(await tryConnect(port), 'ECONNREFUSED');
+    } finally {
+      await sink.close().catch(() => {});
+    }
   });
 
   test('chromium: headless launch, page, click', { timeout: 60_000 }, async () => {

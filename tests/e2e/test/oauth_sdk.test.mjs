@@ -5,15 +5,16 @@
 // rotation, the /mcp bearer check, and a leak check over every log and file.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import { withDiagnostics } from '../lib/artifacts.mjs';
 import { launchBrowser } from '../lib/browser.mjs';
 import { startCallbackServer } from '../lib/callback.mjs';
 import { accountList, startCompanion } from '../lib/companion.mjs';
+import { consentInBrowser } from '../lib/consent.mjs';
 import { assertNoSecretsInFiles, assertNoSecretsInOutput } from '../lib/leaks.mjs';
 import { killAll } from '../lib/proc.mjs';
 import { mintPat, startSandbox } from '../lib/sandbox.mjs';
+import { MemoryProvider } from '../lib/sdk.mjs';
 import { removeTempDirs, tempDir } from '../lib/tmp.mjs';
 
 const cleanups = [];
@@ -22,47 +23,6 @@ after(async () => {
   await killAll();
   await removeTempDirs();
 });
-
-/** An in-memory OAuthClientProvider, as an MCP host would implement it. */
-class MemoryProvider {
-  constructor(redirectUrl, onRedirect) {
-    this._redirectUrl = redirectUrl;
-    this._onRedirect = onRedirect;
-    this._client = undefined;
-    this._tokens = undefined;
-    this._verifier = undefined;
-    this._state = undefined;
-    this.authorizationUrls = [];
-    this.savedTokens = [];
-  }
-  get redirectUrl() { return this._redirectUrl; }
-  get clientMetadata() {
-    return {
-      client_name: 'E2E SDK Client',
-      redirect_uris: [this._redirectUrl],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  state() {
-    this._state = randomBytes(16).toString('base64url');
-    return this._state;
-  }
-  clientInformation() { return this._client; }
-  saveClientInformation(info) { this._client = info; }
-  tokens() { return this._tokens; }
-  saveTokens(tokens) { this._tokens = tokens; this.savedTokens.push(tokens); }
-  saveCodeVerifier(v) { this._verifier = v; }
-  codeVerifier() {
-    if (!this._verifier) throw new Error('no code verifier saved');
-    return this._verifier;
-  }
-  async redirectToAuthorization(url) {
-    this.authorizationUrls.push(url);
-    await this._onRedirect(url);
-  }
-}
 
 async function postMcp(mcpUrl, token) {
   const headers = {
@@ -115,9 +75,13 @@ test('MCP TypeScript SDK auth(): browser consent with first-time PAT, org picker
     cleanups.push(() => callback.close());
     browser = await launchBrowser();
     cleanups.push(() => browser.close());
-    const { page } = browser;
+    // The host opens the browser; the person, first time: server URL + PAT,
+    // then the organization picker (acme; beta has no token yet), Allow.
+    const consent = [];
     const provider = new MemoryProvider(callback.redirectUrl, async (url) => {
-      await page.goto(url.href, { waitUntil: 'domcontentloaded' });
+      consent.push(await consentInBrowser(browser.page, url, {
+        serverUrl: sandbox.url, pat, org: 'acme', clientName: 'E2E SDK Client',
+      }));
     });
 
     // 1. Discovery, dynamic registration, authorization request.
@@ -130,33 +94,21 @@ test('MCP TypeScript SDK auth(): browser consent with first-time PAT, org picker
     assert.equal(authzUrl.searchParams.get('resource'), mcpUrl, 'the SDK sends the resource from protected-resource metadata');
     assert.ok(provider.clientInformation()?.client_id, 'dynamic client registration gave a client_id');
 
-    // 2. Consent page, first time: server URL + PAT.
-    assert.match(await page.title(), /Spor Companion/);
-    const serverField = page.getByLabel('Spor server URL');
-    await serverField.waitFor({ state: 'visible' });
-    await serverField.fill(sandbox.url);
-    await page.getByLabel('Personal access token').fill(pat);
-    // POST → 303 → the same consent page, now with the organization picker.
-    await page.getByRole('button', { name: 'Add token' }).click();
-
-    // 3. Consent page again: organization picker, Allow.
-    const orgSelect = page.getByLabel('Organization');
-    await orgSelect.waitFor({ state: 'visible' });
-    assert.match(await page.title(), /Spor Companion/);
-    assert.match(await page.locator('body').innerText(), /E2E SDK Client/, 'consent names the client asking');
-    const options = await orgSelect.locator('option').evaluateAll((os) => os.map((o) => ({ value: o.value, text: o.textContent ?? '' })));
-    const acme = options.find((o) => o.text.includes('acme'));
-    assert.ok(acme, `an Organization option mentions acme: ${JSON.stringify(options)}`);
-    await orgSelect.selectOption(acme.value);
-    await page.getByRole('button', { name: 'Deny' }).waitFor({ state: 'visible' });
-    await page.getByRole('button', { name: 'Allow' }).click();
+    // 2-3. Consent page: first-time token form, then the organization picker.
+    await provider.pendingRedirect;
+    assert.equal(consent.length, 1);
+    assert.equal(consent[0].firstTime, true, 'a fresh companion asks for the token on the consent page');
+    const acme = consent[0].options.find((o) => o.text.includes('(acme)'));
+    assert.ok(acme && !acme.disabled, `acme is a usable Organization option: ${JSON.stringify(consent[0].options)}`);
+    const beta = consent[0].options.find((o) => o.text.includes('(beta)'));
+    assert.ok(beta, `beta (an org the person belongs to) is offered too: ${JSON.stringify(consent[0].options)}`);
 
     // 4. The redirect back to the host.
     const params = await callback.next({ timeoutMs: 20_000 });
     assert.equal(params.get('error'), null, `authorization error: ${params.get('error')} ${params.get('error_description')}`);
     const code = params.get('code');
     assert.ok(code, 'redirect carries a code');
-    assert.equal(params.get('state'), provider._state, 'state round-trips');
+    assert.equal(params.get('state'), provider.lastState, 'state round-trips');
     assert.equal(params.get('iss'), issuer, 'iss is the issuer (RFC 9207)');
     const asMeta = await (await fetch(`${issuer}/.well-known/oauth-authorization-server`, { signal: AbortSignal.timeout(10_000) })).json();
     assert.equal(asMeta.issuer, issuer);

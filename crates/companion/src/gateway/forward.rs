@@ -262,6 +262,42 @@ fn record(
     });
 }
 
+/// A call log entry written when the response it belongs to is finished
+/// (or dropped, e.g. because the client went away).
+struct PendingLog {
+    state: AppState,
+    principal: Principal,
+    account: Account,
+    calls: Vec<Peek>,
+    outcome: String,
+    status: u16,
+    started: Instant,
+}
+
+impl PendingLog {
+    fn mark_broken(&mut self) {
+        self.outcome = "stream_broken".into();
+    }
+}
+
+impl Drop for PendingLog {
+    fn drop(&mut self) {
+        // No runtime means the process is shutting down; nothing to log to.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let calls = std::mem::take(&mut self.calls);
+            record(
+                &self.state,
+                &self.principal,
+                &self.account,
+                calls,
+                &self.outcome,
+                Some(self.status),
+                self.started,
+            );
+        }
+    }
+}
+
 /// `POST|GET|DELETE /mcp`
 pub async fn handle(
     State(state): State<AppState>,
@@ -430,15 +466,17 @@ pub async fn handle(
     } else {
         format!("http_{status}")
     };
-    record(
-        &state,
-        &principal,
-        &account,
+    // Logged when the response body is done, so a streamed tool call's
+    // duration covers the whole call and a broken stream is not "ok".
+    let mut log = PendingLog {
+        state: state.clone(),
+        principal: principal.clone(),
+        account: account.clone(),
         calls,
-        &outcome,
-        Some(status),
+        outcome,
+        status,
         started,
-    );
+    };
 
     // Bind a session the upstream just created; forget one that ended.
     let returned = header_str(resp.headers(), "mcp-session-id").map(tokens::hash);
@@ -486,7 +524,15 @@ pub async fn handle(
     // The stream ends when the upstream ends it, drops it (the client sees
     // the connection close), or the grant is revoked.
     let cancel = state.gateway.stream_token(&principal);
-    let stream = resp.bytes_stream().take_until(cancel.cancelled_owned());
+    let stream = resp
+        .bytes_stream()
+        .take_until(cancel.cancelled_owned())
+        .map(move |chunk| {
+            if chunk.is_err() {
+                log.mark_broken();
+            }
+            chunk
+        });
     out.body(Body::from_stream(stream))
         .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
 }

@@ -25,11 +25,11 @@ pub struct CallRecord {
     pub method: String,
     /// Tool name, for `tools/call`.
     pub tool: Option<String>,
-    /// `ok`, `http_<status>`, `unreachable`, `timeout`, `rejected`.
+    /// `ok`, `http_<status>`, `unreachable`, `timeout`, `rejected`, `stream_broken`.
     pub outcome: String,
     /// Upstream HTTP status, if one came.
     pub status: Option<u16>,
-    /// Milliseconds until the upstream's response headers.
+    /// Milliseconds until the response was finished (a streamed call: its end).
     pub duration_ms: u64,
 }
 

@@ -1,0 +1,15 @@
+// Small network checks.
+import { connect } from 'node:net';
+
+/**
+ * Resolve with the error code of a TCP connect to 127.0.0.1:`port`
+ * ('ECONNREFUSED' when nothing listens), or 'connected' if something answers.
+ */
+export function tryConnect(port, { host = '127.0.0.1', timeoutMs = 5_000 } = {}) {
+  return new Promise((resolve) => {
+    const sock = connect({ host, port });
+    const timer = setTimeout(() => { sock.destroy(); resolve('timeout'); }, timeoutMs);
+    sock.once('connect', () => { clearTimeout(timer); sock.destroy(); resolve('connected'); });
+    sock.once('error', (err) => { clearTimeout(timer); resolve(err.code ?? String(err)); });
+  });
+}
