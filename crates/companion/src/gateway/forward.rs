@@ -486,7 +486,9 @@ pub async fn handle(
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(new.clone(), principal.key());
+            // First binding wins, as in the database.
+            .entry(new.clone())
+            .or_insert_with(|| principal.key());
         if let Err(e) = state
             .store
             .bind_session(new, principal.key(), state.now())

@@ -366,16 +366,4 @@ impl Store {
         })
         .await
     }
-
-    /// How many live grants an account has.
-    pub async fn active_grant_count(&self, account_id: String) -> Result<i64, StoreError> {
-        self.call(move |c| {
-            Ok(c.query_row(
-                "SELECT count(*) FROM grants WHERE account_id = ?1 AND revoked_at IS NULL",
-                [&account_id],
-                |r| r.get(0),
-            )?)
-        })
-        .await
-    }
 }

@@ -8,7 +8,6 @@ mod clients;
 mod grants;
 
 pub use accounts::{Account, AccountKind, AccountStatus, NewAccount, Upserted};
-pub use audit::AuditEntry;
 pub use calls::{CallRecord, MAX_CALLS_KEPT};
 pub use clients::Client;
 pub use grants::{
