@@ -227,12 +227,19 @@ impl SecretBackend for KeychainStore {
 }
 
 /// A JSON file `{ "<account id>": "<secret>" }`, mode `0600`, replaced
-/// atomically on every write.
+/// atomically on every write. Read-modify-write is serialized across
+/// processes (the daemon and the CLI) with a lock on a sibling file.
 #[derive(Debug)]
 pub struct FileStore {
     path: PathBuf,
     // Serializes read-modify-write within this process.
     lock: Mutex<()>,
+}
+
+/// Which kind of cross-process lock to hold.
+enum Hold {
+    Shared,
+    Exclusive,
 }
 
 impl FileStore {
@@ -242,6 +249,31 @@ impl FileStore {
             path,
             lock: Mutex::new(()),
         }
+    }
+
+    /// Takes the cross-process lock; released when the file is dropped.
+    fn hold(&self, hold: Hold) -> Result<fs::File, SecretError> {
+        let dir = self
+            .path
+            .parent()
+            .ok_or_else(|| self.err("no parent directory"))?;
+        fs::create_dir_all(dir).map_err(|e| self.err(e))?;
+        let mut opts = fs::OpenOptions::new();
+        opts.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts
+            .open(dir.join(format!("{FILE_STORE_NAME}.lock")))
+            .map_err(|e| self.err(e))?;
+        match hold {
+            Hold::Shared => file.lock_shared(),
+            Hold::Exclusive => file.lock(),
+        }
+        .map_err(|e| self.err(e))?;
+        Ok(file)
     }
 
     fn err(&self, reason: impl ToString) -> SecretError {
@@ -292,11 +324,13 @@ impl FileStore {
 impl SecretBackend for FileStore {
     fn get(&self, account: &str) -> Result<Option<Sensitive<String>>, SecretError> {
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _held = self.hold(Hold::Shared)?;
         Ok(self.read()?.remove(account).map(Sensitive::new))
     }
 
     fn set(&self, account: &str, secret: &Sensitive<String>) -> Result<(), SecretError> {
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _held = self.hold(Hold::Exclusive)?;
         let mut map = self.read()?;
         map.insert(account.to_string(), secret.expose().clone());
         self.write(&map)
@@ -304,6 +338,7 @@ impl SecretBackend for FileStore {
 
     fn delete(&self, account: &str) -> Result<(), SecretError> {
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _held = self.hold(Hold::Exclusive)?;
         let mut map = self.read()?;
         if map.remove(account).is_some() {
             self.write(&map)?;
@@ -381,6 +416,46 @@ mod tests {
         store.delete("a").expect("delete");
         assert!(store.get("a").expect("get").is_none());
         store.delete("a").expect("deleting twice is fine");
+    }
+
+    #[test]
+    fn writers_with_separate_handles_never_lose_each_others_entries() {
+        // Separate `FileStore`s stand in for separate processes: only the
+        // file lock orders them.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(FILE_STORE_NAME);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let store = FileStore::new(path);
+                    for i in 0..25 {
+                        store
+                            .set(
+                                &format!("acct_{t}_{i}"),
+                                &Sensitive::new(format!("spor_pat_{t}_{i}")),
+                            )
+                            .expect("set");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("writer");
+        }
+        let store = FileStore::new(path);
+        for t in 0..4 {
+            for i in 0..25 {
+                assert_eq!(
+                    store
+                        .get(&format!("acct_{t}_{i}"))
+                        .expect("get")
+                        .expect("kept")
+                        .expose(),
+                    &format!("spor_pat_{t}_{i}")
+                );
+            }
+        }
     }
 
     #[test]

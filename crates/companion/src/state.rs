@@ -31,6 +31,24 @@ pub struct Config {
     pub consent_mode: ConsentMode,
 }
 
+/// Bounds on what callers can make the companion store or do.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Registered clients kept at most (unused ones make room for new ones).
+    pub max_clients: usize,
+    /// Rejected PAT pastes allowed per minute before the form is refused.
+    pub rejected_pastes_per_minute: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_clients: 1000,
+            rejected_pastes_per_minute: 5,
+        }
+    }
+}
+
 /// Shared application state; clone freely.
 #[derive(Clone)]
 pub struct AppState {
@@ -50,6 +68,10 @@ pub struct AppState {
     pub events: Events,
     /// `/mcp` forwarding: PAT cache, pooled client, sessions, live streams.
     pub gateway: Gateway,
+    /// Bounds on registrations and token pastes.
+    pub limits: Limits,
+    /// When recent PAT pastes were rejected (for the paste limit).
+    pub rejected_pastes: Arc<std::sync::Mutex<std::collections::VecDeque<Timestamp>>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -73,12 +95,38 @@ impl AppState {
             consent: Consent::new(events.clone()),
             events,
             gateway: Gateway::default(),
+            limits: Limits::default(),
+            rejected_pastes: Arc::default(),
         }
     }
 
     /// The current time.
     pub fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// Whether another PAT paste may be tried now: pastes the server
+    /// rejected are limited per minute, so the consent page cannot be used
+    /// to hammer the upstream with guesses.
+    pub fn paste_allowed(&self) -> bool {
+        let now = self.now();
+        let mut recent = self
+            .rejected_pastes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        while recent.front().is_some_and(|t| now - *t >= 60) {
+            recent.pop_front();
+        }
+        recent.len() < self.limits.rejected_pastes_per_minute
+    }
+
+    /// Notes a paste the server rejected.
+    pub fn note_rejected_paste(&self) {
+        let now = self.now();
+        self.rejected_pastes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(now);
     }
 }
 

@@ -419,6 +419,15 @@ pub async fn consent_add_account(
         Ok(r) => r,
         Err(resp) => return *resp,
     };
+    if !state.paste_allowed() {
+        return render(
+            &state,
+            &req,
+            Some("Too many rejected tokens in the last minute. Wait a minute, then paste the token again.".into()),
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await;
+    }
     let pat = Sensitive::new(form.pat);
     let server = match form.server_url.filter(|s| !s.trim().is_empty()) {
         Some(s) => Some(s),
@@ -443,6 +452,9 @@ pub async fn consent_add_account(
             Redirect::to(&to).into_response()
         }
         Err(e) => {
+            if matches!(e, AccountError::Rejected(_) | AccountError::NotAPat) {
+                state.note_rejected_paste();
+            }
             let status = match e {
                 AccountError::Secret(_) | AccountError::Store(_) => {
                     StatusCode::INTERNAL_SERVER_ERROR

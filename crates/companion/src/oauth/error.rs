@@ -37,6 +37,9 @@ pub enum OAuthError {
     /// Our fault.
     #[error("server_error")]
     ServerError(String),
+    /// The client table is full of clients in use.
+    #[error("temporarily_unavailable")]
+    TooManyClients(String),
 }
 
 impl OAuthError {
@@ -52,7 +55,8 @@ impl OAuthError {
             | Self::InvalidRedirectUri(d)
             | Self::InvalidClientMetadata(d)
             | Self::TooLarge(d)
-            | Self::ServerError(d) => d,
+            | Self::ServerError(d)
+            | Self::TooManyClients(d) => d,
         }
     }
 
@@ -61,6 +65,7 @@ impl OAuthError {
             Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TooManyClients(_) => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }

@@ -142,7 +142,15 @@ pub async fn register(
         redirect_uris,
         created_at: now,
     };
-    state.store.insert_client(client.clone()).await?;
+    if !state
+        .store
+        .insert_client(client.clone(), state.limits.max_clients)
+        .await?
+    {
+        return Err(OAuthError::TooManyClients(
+            "too many assistants are registered and connected; disconnect one first".into(),
+        ));
+    }
     tracing::info!(client = %client.id, name = %client.name, "client registered");
     Ok((
         StatusCode::CREATED,

@@ -20,11 +20,31 @@ pub struct Client {
     pub created_at: Timestamp,
 }
 
+/// A client that never connected: no grant and no outstanding code.
+pub(crate) const UNUSED: &str =
+    "id NOT IN (SELECT client_id FROM grants) AND id NOT IN (SELECT client_id FROM auth_codes)";
+
+/// Registrations that never led to a connection are forgotten after a day.
+pub const UNUSED_CLIENT_TTL: i64 = 86_400;
+
 impl Store {
-    /// Persists a newly registered client.
-    pub async fn insert_client(&self, client: Client) -> Result<(), StoreError> {
+    /// Persists a newly registered client, keeping at most `max` clients:
+    /// beyond that the oldest client that never connected (no grant, no
+    /// pending code) makes room. Returns `false`, storing nothing, when every
+    /// stored client is in use.
+    pub async fn insert_client(&self, client: Client, max: usize) -> Result<bool, StoreError> {
         self.call(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let count: i64 = tx.query_row("SELECT count(*) FROM clients", [], |r| r.get(0))?;
+            if count as usize >= max {
+                let evicted = tx.execute(
+                    &format!("DELETE FROM clients WHERE id = (SELECT id FROM clients WHERE {UNUSED} ORDER BY created_at, id LIMIT 1)"),
+                    [],
+                )?;
+                if evicted == 0 {
+                    return Ok(false);
+                }
+            }
             tx.execute(
                 "INSERT INTO clients (id, name, redirect_uris, created_at) VALUES (?1, ?2, ?3, ?4)",
                 params![
@@ -45,7 +65,7 @@ impl Store {
                 Some(serde_json::json!({ "name": client.name })),
             )?;
             tx.commit()?;
-            Ok(())
+            Ok(true)
         })
         .await
     }

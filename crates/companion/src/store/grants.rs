@@ -568,6 +568,13 @@ impl Store {
             )?;
             tx.execute("DELETE FROM access_tokens WHERE expires_at < ?1", [now])?;
             super::calls::prune_calls(&tx, now)?;
+            tx.execute(
+                &format!(
+                    "DELETE FROM clients WHERE created_at < ?1 AND {}",
+                    super::clients::UNUSED
+                ),
+                [now - super::clients::UNUSED_CLIENT_TTL],
+            )?;
             tx.commit()?;
             Ok(())
         })

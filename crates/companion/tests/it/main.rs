@@ -9,6 +9,7 @@ mod consent;
 mod control;
 mod gateway;
 mod guard;
+mod limits;
 mod mcp;
 mod metadata;
 mod refresh;

@@ -24,7 +24,7 @@ use spor_companion::gateway::Gateway;
 use spor_companion::secrets::{MemoryStore, SecretStore};
 use spor_companion::sensitive::Sensitive;
 use spor_companion::server;
-use spor_companion::state::{AppState, Config, ConsentMode};
+use spor_companion::state::{AppState, Config, ConsentMode, Limits};
 use spor_companion::store::{AccountKind, NewAccount, Store};
 use spor_companion::tokens;
 use tempfile::TempDir;
@@ -625,6 +625,11 @@ pub struct Harness {
 impl Harness {
     /// Starts the fake upstream and the companion.
     pub async fn start() -> Self {
+        Self::start_with(Limits::default()).await
+    }
+
+    /// Like [`Self::start`] with other bounds.
+    pub async fn start_with(limits: Limits) -> Self {
         let upstream = FakeUpstream::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("companion.db")).expect("open store");
@@ -642,6 +647,7 @@ impl Harness {
         );
         // Short, so a stalled upstream is given up on quickly.
         state.gateway = Gateway::new(UPSTREAM_HEADER_TIMEOUT);
+        state.limits = limits;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();
         let (stop, rx) = oneshot::channel::<()>();

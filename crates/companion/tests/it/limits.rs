@@ -1,0 +1,170 @@
+//! Bounds a hostile local program or page cannot push past: the number of
+//! registered clients and the rate of rejected PAT pastes.
+
+use axum::http::StatusCode;
+use spor_companion::state::Limits;
+
+use crate::support::{Harness, Pkce, Reply, PAT, REDIRECT};
+
+fn limits(max_clients: usize, rejected_pastes_per_minute: usize) -> Limits {
+    Limits {
+        max_clients,
+        rejected_pastes_per_minute,
+    }
+}
+
+#[tokio::test]
+async fn registrations_beyond_the_cap_evict_the_oldest_unused_client() {
+    let h = Harness::start_with(limits(2, 5)).await;
+    let a = h.register(&[REDIRECT]).await;
+    h.clock.advance(1);
+    let b = h.register(&[REDIRECT]).await;
+    h.clock.advance(1);
+    let c = h.register(&[REDIRECT]).await;
+    assert_eq!(h.state.store.client_count().await.expect("count"), 2);
+    assert!(
+        h.state.store.client(a).await.expect("a").is_none(),
+        "the oldest unused client made room"
+    );
+    assert!(h.state.store.client(b).await.expect("b").is_some());
+    assert!(h.state.store.client(c).await.expect("c").is_some());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn when_every_client_is_connected_registration_is_429_and_stores_nothing() {
+    let h = Harness::start_with(limits(1, 5)).await;
+    let connected = h.connect().await;
+    let r = h
+        .register_raw(
+            "application/json",
+            format!(r#"{{"redirect_uris":["{REDIRECT}"]}}"#),
+        )
+        .await;
+    r.assert_oauth_error(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+    assert_eq!(h.state.store.client_count().await.expect("count"), 1);
+    assert!(h
+        .state
+        .store
+        .client(connected.client_id)
+        .await
+        .expect("kept")
+        .is_some());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn registrations_that_never_connect_are_pruned_after_a_day() {
+    let h = Harness::start().await;
+    let connected = h.connect().await;
+    let idle = h.register(&[REDIRECT]).await;
+    h.clock.advance(86_400 + 1);
+    h.state.store.prune(h.now()).await.expect("prune");
+    assert!(h.state.store.client(idle).await.expect("idle").is_none());
+    assert!(h
+        .state
+        .store
+        .client(connected.client_id)
+        .await
+        .expect("connected")
+        .is_some());
+    h.stop().await;
+}
+
+/// Posts the consent page's add-token form for a fresh pending request.
+async fn paste(h: &Harness, id: &str, csrf: &str, pat: &str) -> Reply {
+    let resp = h
+        .http
+        .post(h.url(&format!("/oauth/consent/{id}/account")))
+        .header("origin", &h.base)
+        .form(&[
+            ("csrf", csrf),
+            ("server_url", h.upstream.url.as_str()),
+            ("pat", pat),
+        ])
+        .send()
+        .await
+        .expect("POST account form");
+    Reply::read(resp).await
+}
+
+#[tokio::test]
+async fn rejected_pat_pastes_are_limited_per_minute_without_asking_the_server() {
+    let h = Harness::start_with(limits(1000, 2)).await;
+    h.upstream.allow(PAT, "acme");
+    let client = h.register(&[REDIRECT]).await;
+    let id = h
+        .authorize(&h.authorize_params(&client, REDIRECT, &Pkce::new()))
+        .await;
+    let csrf = h.csrf(&id).await;
+    let wrong = "spor_pat_wrong_guess_0123456789abcdef";
+    for _ in 0..2 {
+        let r = paste(&h, &id, &csrf, wrong).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+        assert!(r.text.contains("rejected this token"), "{}", r.text);
+    }
+    let calls = h.upstream.rest_calls().len();
+    let limited = paste(&h, &id, &csrf, PAT).await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.text
+    );
+    assert!(
+        limited.text.contains("Too many rejected tokens"),
+        "{}",
+        limited.text
+    );
+    assert_eq!(
+        h.upstream.rest_calls().len(),
+        calls,
+        "the server was not asked"
+    );
+    assert!(h.state.store.accounts().await.expect("accounts").is_empty());
+    limited.assert_leaks_nothing(&[PAT, wrong]);
+
+    h.clock.advance(60);
+    let ok = paste(&h, &id, &csrf, PAT).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text);
+    assert_eq!(h.state.store.accounts().await.expect("accounts").len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_add_token_form_needs_our_origin_and_csrf_token() {
+    let h = Harness::start().await;
+    h.upstream.allow(PAT, "acme");
+    let client = h.register(&[REDIRECT]).await;
+    let id = h
+        .authorize(&h.authorize_params(&client, REDIRECT, &Pkce::new()))
+        .await;
+    let r = paste(&h, &id, "wrong-csrf", PAT).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let csrf = h.csrf(&id).await;
+    let r = Reply::read(
+        h.http
+            .post(h.url(&format!("/oauth/consent/{id}/account")))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("server_url", h.upstream.url.as_str()),
+                ("pat", PAT),
+            ])
+            .send()
+            .await
+            .expect("POST"),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "no Origin, no Referer: {}",
+        r.text
+    );
+    assert!(
+        h.upstream.rest_calls().is_empty(),
+        "the PAT was never sent anywhere"
+    );
+    assert!(h.state.store.accounts().await.expect("accounts").is_empty());
+    h.stop().await;
+}
