@@ -191,12 +191,10 @@ async fn org_options(state: &AppState) -> Vec<OrgOption> {
             } else {
                 a.org.clone()
             },
-            who: match (&a.name, &a.email) {
-                _ if generic => "MCP server".into(),
-                (Some(n), Some(e)) => format!("{n} <{e}>"),
-                (Some(n), None) => n.clone(),
-                (None, Some(e)) => e.clone(),
-                (None, None) => "unbound token".into(),
+            who: if generic {
+                "MCP server".into()
+            } else {
+                a.who().unwrap_or_else(|| "unbound token".into())
             },
             server: a.server.clone(),
             rejected: a.status == AccountStatus::Rejected,

@@ -71,6 +71,18 @@ pub struct Account {
     pub pat_hash: String,
 }
 
+impl Account {
+    /// "Name <email>", the name, or the email; `None` for an unbound token.
+    pub fn who(&self) -> Option<String> {
+        match (&self.name, &self.email) {
+            (Some(n), Some(e)) => Some(format!("{n} <{e}>")),
+            (Some(n), None) => Some(n.clone()),
+            (None, Some(e)) => Some(e.clone()),
+            (None, None) => None,
+        }
+    }
+}
+
 /// What to store for a validated PAT.
 #[derive(Debug, Clone)]
 pub struct NewAccount {

@@ -134,12 +134,7 @@ fn read_token_stdin() -> Result<Sensitive<String>> {
 }
 
 fn who(a: &spor_companion::store::Account) -> String {
-    match (&a.name, &a.email) {
-        (Some(n), Some(e)) => format!("{n} <{e}>"),
-        (Some(n), None) => n.clone(),
-        (None, Some(e)) => e.clone(),
-        (None, None) => "(unbound token)".into(),
-    }
+    a.who().unwrap_or_else(|| "(unbound token)".into())
 }
 
 async fn run_account(kind: SecretStoreKind, data_dir: PathBuf, cmd: AccountCommand) -> Result<()> {
