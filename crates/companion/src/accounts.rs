@@ -41,6 +41,22 @@ pub enum AccountError {
     /// A generic upstream needs a label.
     #[error("the label must be 1 to 100 printable characters")]
     InvalidLabel,
+    /// Too many rejected pastes in the last minute.
+    #[error(
+        "too many rejected tokens in the last minute; wait a minute, then paste the token again"
+    )]
+    TooManyPastes,
+    /// No server URL given and none known.
+    #[error("enter the Spor server URL")]
+    ServerRequired,
+    /// A replacement token belongs to another organization.
+    #[error("this token is for the organization {found}, not {expected}; add it as a new account instead")]
+    WrongOrg {
+        /// The account's org.
+        expected: String,
+        /// The token's org.
+        found: String,
+    },
     /// The same PAT is already stored for another account.
     #[error("this token is already stored as account {0}")]
     Duplicate(String),
@@ -78,6 +94,77 @@ pub struct Removed {
     pub revoked_upstream: bool,
 }
 
+/// A PAT pasted by the person at a consent screen or in the app: for
+/// `server`, or the server already known when none is given. Rejected pastes
+/// are counted, and refused once too many came in a minute (brute force).
+pub async fn paste_token(
+    state: &AppState,
+    server: Option<&str>,
+    pat: Sensitive<String>,
+) -> Result<Added, AccountError> {
+    if !state.paste_allowed() {
+        return Err(AccountError::TooManyPastes);
+    }
+    let server = match server.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => s.to_string(),
+        None => crate::consent::known_server(state)
+            .await
+            .ok_or(AccountError::ServerRequired)?,
+    };
+    let result = add_spor_account(state, &server, None, pat).await;
+    if matches!(
+        result,
+        Err(AccountError::Rejected(_) | AccountError::NotAPat)
+    ) {
+        state.note_rejected_paste();
+    }
+    result
+}
+
+/// Replaces the token of a stored account with a new one for the same
+/// server and organization; the old token's assistants are disconnected.
+pub async fn replace_token(
+    state: &AppState,
+    account_id: &str,
+    pat: Sensitive<String>,
+) -> Result<Added, AccountError> {
+    if !state.paste_allowed() {
+        return Err(AccountError::TooManyPastes);
+    }
+    let account = state
+        .store
+        .account(account_id.to_string())
+        .await?
+        .ok_or_else(|| AccountError::NotFound(account_id.to_string()))?;
+    let pat = trimmed(pat);
+    let result = match account.kind {
+        AccountKind::Spor => {
+            match validate_spor(state, &account.server, Some(&account.mcp_url), &pat).await {
+                Ok((new, _)) if new.org != account.org => Err(AccountError::WrongOrg {
+                    expected: account.org.clone(),
+                    found: new.org,
+                }),
+                Ok((new, warnings)) => store_validated(state, new, pat, warnings).await,
+                Err(e) => Err(e),
+            }
+        }
+        AccountKind::Generic => {
+            let label = account
+                .name
+                .clone()
+                .unwrap_or_else(|| account.server.clone());
+            add_generic_account(state, &account.mcp_url, &label, pat).await
+        }
+    };
+    if matches!(
+        result,
+        Err(AccountError::Rejected(_) | AccountError::NotAPat | AccountError::InvalidToken)
+    ) {
+        state.note_rejected_paste();
+    }
+    result
+}
+
 /// Validates a PAT with `GET /v1/me` and stores it (new account, or replacing
 /// the PAT of the same server and org). Nothing is stored if any step fails.
 pub async fn add_spor_account(
@@ -86,7 +173,23 @@ pub async fn add_spor_account(
     mcp_url: Option<&str>,
     pat: Sensitive<String>,
 ) -> Result<Added, AccountError> {
-    let pat = Sensitive::new(pat.expose().trim().to_string());
+    let pat = trimmed(pat);
+    let (new, warnings) = validate_spor(state, server, mcp_url, &pat).await?;
+    store_validated(state, new, pat, warnings).await
+}
+
+/// Pasted text often carries a stray newline or space.
+fn trimmed(pat: Sensitive<String>) -> Sensitive<String> {
+    Sensitive::new(pat.expose().trim().to_string())
+}
+
+/// Checks a PAT's shape (already trimmed) and asks the server who it belongs to; stores nothing.
+async fn validate_spor(
+    state: &AppState,
+    server: &str,
+    mcp_url: Option<&str>,
+    pat: &Sensitive<String>,
+) -> Result<(NewAccount, Vec<String>), AccountError> {
     if !pat.expose().starts_with(tokens::PAT_PREFIX)
         || pat.expose().len() < tokens::PAT_PREFIX.len() + 16
     {
@@ -97,7 +200,7 @@ pub async fn add_spor_account(
         Some(u) => normalize_server_url(u)?,
         None => format!("{server}/mcp"),
     };
-    let me = state.upstream.me(&server, &pat).await?;
+    let me = state.upstream.me(&server, pat).await?;
     let mut warnings = Vec::new();
     if !me.bound {
         warnings.push(
@@ -116,7 +219,7 @@ pub async fn add_spor_account(
         is_admin: me.is_admin,
         pat_hash: tokens::hash(pat.expose()),
     };
-    store_validated(state, new, pat, warnings).await
+    Ok((new, warnings))
 }
 
 /// Stores a validated token: the secret first, then the row (replacing the

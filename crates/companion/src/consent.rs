@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
 use url::Url;
@@ -11,7 +12,7 @@ use crate::clock::Timestamp;
 use crate::events::{Event, Events};
 use crate::sensitive::Sensitive;
 use crate::state::AppState;
-use crate::store::{AccountStatus, NewCode, StoreError};
+use crate::store::{AccountKind, AccountStatus, NewCode, StoreError};
 use crate::tokens;
 
 /// Authorization codes live ten minutes.
@@ -370,4 +371,114 @@ pub fn deny(state: &AppState, id: &str) -> Result<Decision, ConsentError> {
     });
     tracing::info!(request = %id, client = %request.client_id, "authorization denied");
     Ok(decision)
+}
+
+/// One choice in the organization picker.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgOption {
+    /// The stored account, or `None` for an org without a token yet.
+    pub account_id: Option<String>,
+    /// Org slug.
+    pub org: String,
+    /// Org display label.
+    pub label: String,
+    /// Whose token it is ("Name <email>").
+    pub who: String,
+    /// Server of the account.
+    pub server: String,
+    /// The upstream rejected this account's token.
+    pub rejected: bool,
+}
+
+/// Builds the org picker: stored accounts, plus organizations the person
+/// belongs to (per a live `idp` list) that have no token yet.
+pub async fn org_options(state: &AppState) -> Vec<OrgOption> {
+    let Ok(accounts) = state.store.accounts().await else {
+        return Vec::new();
+    };
+    let mut options: Vec<OrgOption> = Vec::new();
+    let mut asked: Vec<String> = Vec::new();
+    for a in &accounts {
+        let generic = a.kind == AccountKind::Generic;
+        options.push(OrgOption {
+            account_id: Some(a.id.clone()),
+            org: a.org.clone(),
+            label: if generic {
+                a.name.clone().unwrap_or_else(|| a.server.clone())
+            } else {
+                a.org.clone()
+            },
+            who: if generic {
+                "MCP server".into()
+            } else {
+                a.who().unwrap_or_else(|| "unbound token".into())
+            },
+            server: a.server.clone(),
+            rejected: a.status == AccountStatus::Rejected,
+        });
+        // Only Spor servers know about organizations.
+        if generic {
+            continue;
+        }
+        if a.status != AccountStatus::Valid || asked.contains(&a.server) {
+            continue;
+        }
+        asked.push(a.server.clone());
+        let Ok(Some(pat)) = state.secrets.get_async(a.id.clone()).await else {
+            continue;
+        };
+        let choices = tokio::time::timeout(
+            Duration::from_secs(4),
+            state.upstream.org_choices(&a.server, &pat),
+        )
+        .await;
+        match choices {
+            Ok(Ok(c)) if c.source == "idp" => {
+                for choice in c.org_choices {
+                    let label = choice.label.clone().unwrap_or_else(|| choice.slug.clone());
+                    if let Some(o) = options
+                        .iter_mut()
+                        .find(|o| o.server == a.server && o.org == choice.slug)
+                    {
+                        o.label = label;
+                    } else if !accounts
+                        .iter()
+                        .any(|x| x.server == a.server && x.org == choice.slug)
+                    {
+                        options.push(OrgOption {
+                            account_id: None,
+                            org: choice.slug,
+                            label,
+                            who: String::new(),
+                            server: a.server.clone(),
+                            rejected: false,
+                        });
+                    }
+                }
+            }
+            // `bound`, 404, 5xx, timeouts: the stored accounts are the list.
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "org choices unavailable; using stored accounts")
+            }
+            Err(_) => tracing::debug!("org choices timed out; using stored accounts"),
+        }
+    }
+    options
+}
+
+/// The server a new token is for when the form does not name one.
+pub async fn known_server(state: &AppState) -> Option<String> {
+    if let Some(s) = &state.config.default_server {
+        return Some(s.clone());
+    }
+    state
+        .store
+        .accounts()
+        .await
+        .ok()?
+        .into_iter()
+        .next()
+        .map(|a| a.server)
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::consent::{self, ConsentError};
-use crate::events::Event;
+use crate::grants;
 use crate::state::AppState;
 
 /// Socket file name inside the data dir.
@@ -132,39 +132,19 @@ pub async fn execute(state: &AppState, cmd: Command) -> Reply {
                 Err(e) => Reply::err("storage", e),
             }
         }
-        Command::GrantsRevoke { id } => match state
-            .store
-            .revoke_grant(id.clone(), "revoked_by_user", now)
-            .await
-        {
-            Ok(true) => {
-                state.events.emit(Event::GrantRevoked {
-                    grant_id: id.clone(),
-                });
-                tracing::info!(grant = %id, "assistant disconnected by the user");
-                Reply::ok(serde_json::json!({ "id": id, "revoked": true }))
-            }
+        Command::GrantsRevoke { id } => match grants::disconnect(state, &id).await {
+            Ok(true) => Reply::ok(serde_json::json!({ "id": id, "revoked": true })),
             Ok(false) => Reply::err(
                 "not_found",
                 format!("no connected assistant with grant id {id}"),
             ),
             Err(e) => Reply::err("storage", e),
         },
-        Command::GrantsActivity { id, limit } => {
-            match state
-                .store
-                .grants(true)
-                .await
-                .map(|g| g.iter().any(|g| g.id == id))
-            {
-                Ok(true) => match state.store.calls(id, limit.min(1000)).await {
-                    Ok(calls) => Reply::ok(serde_json::json!(calls)),
-                    Err(e) => Reply::err("storage", e),
-                },
-                Ok(false) => Reply::err("not_found", format!("no assistant with grant id {id}")),
-                Err(e) => Reply::err("storage", e),
-            }
-        }
+        Command::GrantsActivity { id, limit } => match grants::activity(state, &id, limit).await {
+            Ok(Some(calls)) => Reply::ok(serde_json::json!(calls)),
+            Ok(None) => Reply::err("not_found", format!("no assistant with grant id {id}")),
+            Err(e) => Reply::err("storage", e),
+        },
     }
 }
 

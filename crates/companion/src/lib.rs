@@ -7,22 +7,28 @@
 //! - [`consent`]: pending authorization requests and their approve/deny.
 //! - [`gateway`]: `/mcp` — bearer check and forwarding to the upstream.
 //! - [`upstream`]: the Spor REST client and which server URLs are allowed.
+//! - [`grants`]: disconnecting an assistant, reading its activity.
 //! - [`accounts`]: adding, replacing and removing PATs, all-or-nothing.
 //! - [`store`]: the SQLite database (clients, accounts, grants, tokens, audit).
 //! - [`secrets`]: PAT storage — OS keychain, or an explicit `0600` file.
 //! - [`control`]: the same-user Unix socket the CLI drives the daemon through.
+//! - [`service`]: a running server + control socket, started and stopped as one.
+//! - [`desktop`]: what a graphical app shows and does, as serializable views.
 //! - [`state`], [`events`], [`clock`], [`tokens`], [`sensitive`]: shared plumbing.
 
 pub mod accounts;
 pub mod clock;
 pub mod consent;
 pub mod control;
+pub mod desktop;
 pub mod events;
 pub mod gateway;
+pub mod grants;
 pub mod oauth;
 pub mod secrets;
 pub mod sensitive;
 pub mod server;
+pub mod service;
 pub mod state;
 pub mod store;
 pub mod tokens;

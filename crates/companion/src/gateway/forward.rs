@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -92,6 +92,24 @@ impl PatCache {
 }
 
 /// A JSON-RPC error (for POSTs) or a JSON error naming the upstream problem.
+/// How much of an upstream's 401 body is read to learn why.
+const REJECTION_BODY_LIMIT: usize = 8 * 1024;
+
+/// Reads at most `limit` bytes of a response body; `None` on a transport error.
+async fn read_bounded(resp: reqwest::Response, limit: usize) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.ok()?;
+        let room = limit.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= limit {
+            break;
+        }
+    }
+    Some(body)
+}
+
 fn failure(status: StatusCode, is_post: bool, id: &Value, message: String) -> Response {
     if is_post {
         let body = serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -32000, "message": message } });
@@ -419,10 +437,20 @@ pub async fn handle(
             started,
         );
         // The upstream no longer accepts the PAT: every grant minted from it
-        // is now worthless, so end them and make the host re-authorize.
+        // is now worthless, so end them and make the host re-authorize. The
+        // error body (small, bounded) tells an expired token from a revoked one.
+        let reason = match tokio::time::timeout(
+            Duration::from_secs(2),
+            read_bounded(resp, REJECTION_BODY_LIMIT),
+        )
+        .await
+        {
+            Ok(Some(body)) => crate::upstream::reject_reason(&body),
+            _ => crate::store::RejectReason::Refused,
+        };
         match state
             .store
-            .reject_account(account.id.clone(), state.now())
+            .reject_account(account.id.clone(), reason, state.now())
             .await
         {
             Ok(revoked) => {

@@ -3,7 +3,6 @@
 //! or `redirect_uri` are shown, never redirected.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -11,14 +10,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
 use serde::Deserialize;
 
-use super::consent_page::{self, OrgOption, PageModel};
+use super::consent_page::{self, PageModel};
 use super::redirect_uri::RedirectUri;
 use super::{check_scope, parse_params, pkce, LocalHost};
 use crate::accounts::{self, AccountError};
 use crate::consent::{self, client_redirect, ConsentError, PendingRequest};
 use crate::sensitive::Sensitive;
 use crate::state::{AppState, ConsentMode};
-use crate::store::{AccountKind, AccountStatus};
+
 use crate::tokens;
 
 /// Longest authorization query we read.
@@ -173,98 +172,6 @@ pub async fn authorize(
     Redirect::to(&format!("/oauth/consent/{id}")).into_response()
 }
 
-/// Builds the org picker: stored accounts, plus organizations the person
-/// belongs to (per a live `idp` list) that have no token yet.
-async fn org_options(state: &AppState) -> Vec<OrgOption> {
-    let Ok(accounts) = state.store.accounts().await else {
-        return Vec::new();
-    };
-    let mut options: Vec<OrgOption> = Vec::new();
-    let mut asked: Vec<String> = Vec::new();
-    for a in &accounts {
-        let generic = a.kind == AccountKind::Generic;
-        options.push(OrgOption {
-            account_id: Some(a.id.clone()),
-            org: a.org.clone(),
-            label: if generic {
-                a.name.clone().unwrap_or_else(|| a.server.clone())
-            } else {
-                a.org.clone()
-            },
-            who: if generic {
-                "MCP server".into()
-            } else {
-                a.who().unwrap_or_else(|| "unbound token".into())
-            },
-            server: a.server.clone(),
-            rejected: a.status == AccountStatus::Rejected,
-        });
-        // Only Spor servers know about organizations.
-        if generic {
-            continue;
-        }
-        if a.status != AccountStatus::Valid || asked.contains(&a.server) {
-            continue;
-        }
-        asked.push(a.server.clone());
-        let Ok(Some(pat)) = state.secrets.get_async(a.id.clone()).await else {
-            continue;
-        };
-        let choices = tokio::time::timeout(
-            Duration::from_secs(4),
-            state.upstream.org_choices(&a.server, &pat),
-        )
-        .await;
-        match choices {
-            Ok(Ok(c)) if c.source == "idp" => {
-                for choice in c.org_choices {
-                    let label = choice.label.clone().unwrap_or_else(|| choice.slug.clone());
-                    if let Some(o) = options
-                        .iter_mut()
-                        .find(|o| o.server == a.server && o.org == choice.slug)
-                    {
-                        o.label = label;
-                    } else if !accounts
-                        .iter()
-                        .any(|x| x.server == a.server && x.org == choice.slug)
-                    {
-                        options.push(OrgOption {
-                            account_id: None,
-                            org: choice.slug,
-                            label,
-                            who: String::new(),
-                            server: a.server.clone(),
-                            rejected: false,
-                        });
-                    }
-                }
-            }
-            // `bound`, 404, 5xx, timeouts: the stored accounts are the list.
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "org choices unavailable; using stored accounts")
-            }
-            Err(_) => tracing::debug!("org choices timed out; using stored accounts"),
-        }
-    }
-    options
-}
-
-/// The server a new token is for when the form does not name one.
-async fn known_server(state: &AppState) -> Option<String> {
-    if let Some(s) = &state.config.default_server {
-        return Some(s.clone());
-    }
-    state
-        .store
-        .accounts()
-        .await
-        .ok()?
-        .into_iter()
-        .next()
-        .map(|a| a.server)
-}
-
 async fn render(
     state: &AppState,
     request: &PendingRequest,
@@ -273,8 +180,8 @@ async fn render(
 ) -> Response {
     let model = PageModel {
         request,
-        options: org_options(state).await,
-        known_server: known_server(state).await,
+        options: consent::org_options(state).await,
+        known_server: consent::known_server(state).await,
         mode: state.config.consent_mode,
         error,
     };
@@ -417,30 +324,9 @@ pub async fn consent_add_account(
         Ok(r) => r,
         Err(resp) => return *resp,
     };
-    if !state.paste_allowed() {
-        return render(
-            &state,
-            &req,
-            Some("Too many rejected tokens in the last minute. Wait a minute, then paste the token again.".into()),
-            StatusCode::TOO_MANY_REQUESTS,
-        )
-        .await;
-    }
     let pat = Sensitive::new(form.pat);
-    let server = match form.server_url.filter(|s| !s.trim().is_empty()) {
-        Some(s) => Some(s),
-        None => known_server(&state).await,
-    };
-    let Some(server) = server else {
-        return render(
-            &state,
-            &req,
-            Some("Enter the Spor server URL.".into()),
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
-    };
-    match accounts::add_spor_account(&state, &server, None, pat).await {
+    let server = form.server_url.filter(|s| !s.trim().is_empty());
+    match accounts::paste_token(&state, server.as_deref(), pat).await {
         Ok(added) => {
             let mut to = format!("/oauth/consent/{id}");
             if let Some(w) = added.warnings.first() {
@@ -450,14 +336,12 @@ pub async fn consent_add_account(
             Redirect::to(&to).into_response()
         }
         Err(e) => {
-            if matches!(e, AccountError::Rejected(_) | AccountError::NotAPat) {
-                state.note_rejected_paste();
-            }
             let status = match e {
                 AccountError::Secret(_) | AccountError::Store(_) => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
                 AccountError::Upstream(_) => StatusCode::BAD_GATEWAY,
+                AccountError::TooManyPastes => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::BAD_REQUEST,
             };
             render(&state, &req, Some(e.to_string()), status).await

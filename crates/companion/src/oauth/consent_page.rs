@@ -4,7 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::consent::PendingRequest;
+use crate::consent::{OrgOption, PendingRequest};
 use crate::state::ConsentMode;
 
 /// Where the page's script is served.
@@ -14,23 +14,6 @@ pub const STYLE_PATH: &str = "/oauth/assets/consent.css";
 
 const SCRIPT: &str = include_str!("assets/consent.js");
 const STYLE: &str = include_str!("assets/consent.css");
-
-/// One choice in the organization picker.
-#[derive(Debug, Clone)]
-pub struct OrgOption {
-    /// The stored account, or `None` for an org without a token yet.
-    pub account_id: Option<String>,
-    /// Org slug.
-    pub org: String,
-    /// Org display label.
-    pub label: String,
-    /// Whose token it is ("Name <email>").
-    pub who: String,
-    /// Server of the account.
-    pub server: String,
-    /// The upstream rejected this account's token.
-    pub rejected: bool,
-}
 
 /// What the consent page shows.
 #[derive(Debug)]

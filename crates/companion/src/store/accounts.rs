@@ -37,6 +37,25 @@ pub enum AccountStatus {
     Rejected,
 }
 
+/// Why the upstream refused a token, as far as its answer tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RejectReason {
+    /// The token's lifetime ran out.
+    Expired,
+    /// Revoked, deleted or otherwise refused.
+    Refused,
+}
+
+impl RejectReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::Refused => "refused",
+        }
+    }
+}
+
 /// A stored account (one PAT for one server and organization).
 #[derive(Debug, Clone, Serialize)]
 pub struct Account {
@@ -62,6 +81,8 @@ pub struct Account {
     pub is_admin: bool,
     /// Token state.
     pub status: AccountStatus,
+    /// Why the token was rejected, when it was.
+    pub rejected_reason: Option<RejectReason>,
     /// When first added.
     pub created_at: Timestamp,
     /// When last replaced or changed.
@@ -109,7 +130,7 @@ pub struct NewAccount {
 }
 
 const COLUMNS: &str =
-    "id, kind, rest_base, mcp_url, org, person, name, email, bound, is_admin, status, created_at, updated_at, pat_hash";
+    "id, kind, rest_base, mcp_url, org, person, name, email, bound, is_admin, status, created_at, updated_at, pat_hash, rejected_reason";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     let kind: String = r.get(1)?;
@@ -137,6 +158,11 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
         pat_hash: r.get(13)?,
+        rejected_reason: match r.get::<_, Option<String>>(14)?.as_deref() {
+            None => None,
+            Some("expired") => Some(RejectReason::Expired),
+            Some(_) => Some(RejectReason::Refused),
+        },
     })
 }
 
@@ -270,7 +296,8 @@ impl Store {
                     };
                     tx.execute(
                         "UPDATE accounts SET kind = ?2, mcp_url = ?3, person = ?4, name = ?5, email = ?6,
-                         bound = ?7, is_admin = ?8, pat_hash = ?9, status = 'valid', updated_at = ?10
+                         bound = ?7, is_admin = ?8, pat_hash = ?9, status = 'valid', rejected_reason = NULL,
+                         updated_at = ?10
                          WHERE id = ?1",
                         params![
                             existing,
@@ -354,13 +381,14 @@ impl Store {
     pub async fn reject_account(
         &self,
         id: String,
+        reason: RejectReason,
         now: Timestamp,
     ) -> Result<Vec<String>, StoreError> {
         self.call(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
-                "UPDATE accounts SET status = 'rejected', updated_at = ?2 WHERE id = ?1",
-                params![id, now],
+                "UPDATE accounts SET status = 'rejected', rejected_reason = ?3, updated_at = ?2 WHERE id = ?1",
+                params![id, now, reason.as_str()],
             )?;
             let revoked = revoke_account_grants(&tx, &id, "token_rejected", now)?;
             record(

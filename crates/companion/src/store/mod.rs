@@ -7,7 +7,7 @@ mod calls;
 mod clients;
 mod grants;
 
-pub use accounts::{Account, AccountKind, AccountStatus, NewAccount, Upserted};
+pub use accounts::{Account, AccountKind, AccountStatus, NewAccount, RejectReason, Upserted};
 pub use calls::{CallRecord, MAX_CALLS_KEPT};
 pub use clients::Client;
 pub use grants::{
@@ -43,6 +43,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/0001_init.sql")),
         M::up(include_str!("migrations/0002_gateway.sql")),
+        M::up(include_str!("migrations/0003_rejected_reason.sql")),
     ])
 }
 

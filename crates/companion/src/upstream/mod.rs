@@ -8,6 +8,25 @@ use url::Url;
 
 use crate::sensitive::Sensitive;
 
+/// Reads why a server refused a token from its error body (Spor's
+/// `{"error":{"code","message"}}`); anything unreadable counts as refused.
+pub fn reject_reason(body: &[u8]) -> crate::store::RejectReason {
+    let text = match serde_json::from_slice::<ErrorEnvelope>(body) {
+        Ok(env) => format!("{} {}", env.error.code, env.error.message),
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    };
+    reject_reason_of(&text)
+}
+
+/// The same, from an already extracted message.
+pub fn reject_reason_of(message: &str) -> crate::store::RejectReason {
+    if message.to_ascii_lowercase().contains("expired") {
+        crate::store::RejectReason::Expired
+    } else {
+        crate::store::RejectReason::Refused
+    }
+}
+
 /// Errors talking to an upstream. Messages name the cause, never the token.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -250,6 +269,25 @@ impl Upstream {
         resp.json().await.map_err(|_| {
             UpstreamError::BadResponse(format!("{url} did not return the expected JSON"))
         })
+    }
+
+    /// Whether anything answers HTTP at `url` (any status counts); sends no
+    /// token.
+    pub async fn probe(&self, url: &str) -> Result<(), UpstreamError> {
+        match tokio::time::timeout(Duration::from_secs(5), self.http.get(url).send()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(UpstreamError::Unreachable {
+                url: url.to_string(),
+                reason: if e.is_connect() {
+                    "connection failed".into()
+                } else {
+                    "request failed".into()
+                },
+            }),
+            Err(_) => Err(UpstreamError::Timeout {
+                url: url.to_string(),
+            }),
+        }
     }
 
     /// Who the token belongs to.

@@ -8,6 +8,7 @@ use spor_companion::clock::rfc3339;
 use spor_companion::control::{self, Command as Ctl, Reply};
 use spor_companion::secrets::SecretStoreKind;
 use spor_companion::sensitive::Sensitive;
+use spor_companion::service::{Service, StartError};
 use spor_companion::state::{default_data_dir, AppState, Config, ConsentMode};
 use spor_companion::store::AccountKind;
 use spor_companion::{accounts, server};
@@ -68,51 +69,20 @@ async fn run_serve(kind: SecretStoreKind, data_dir: PathBuf, serve: ServeArgs) -
         Some(s) => Some(spor_companion::upstream::normalize_server_url(s)?),
         None => None,
     };
-    let state = open(kind, data_dir.clone(), default_server)?;
-    let listener = match tokio::net::TcpListener::bind(serve.listen).await {
-        Ok(l) => l,
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => bail!(
-            "port {} is already in use by another program; choose another with --listen 127.0.0.1:PORT",
-            serve.listen.port()
+    let state = open(kind, data_dir, default_server)?;
+    let service = match Service::start(state, serve.listen).await {
+        Ok(s) => s,
+        Err(StartError::PortInUse(port)) => bail!(
+            "port {port} is already in use by another program; choose another with --listen 127.0.0.1:PORT"
         ),
-        Err(e) => return Err(e).with_context(|| format!("cannot listen on {}", serve.listen)),
-    };
-    let addr = listener.local_addr()?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-
-    #[cfg(unix)]
-    let control_task = {
-        let path = control::socket_path(&data_dir);
-        let listener = control::bind(&path).await?;
-        tokio::spawn(control::serve(
-            listener,
-            path,
-            state.clone(),
-            wait(stop_rx.clone()),
-        ))
-    };
-
-    tracing::info!(data_dir = %data_dir.display(), secret_store = %state.secrets.describe(), "starting");
-    let host = if addr.is_ipv6() {
-        format!("[{}]", addr.ip())
-    } else {
-        addr.ip().to_string()
+        Err(e) => return Err(e.into()),
     };
     let mut out = std::io::stdout();
-    writeln!(out, "listening on http://{host}:{}/mcp", addr.port())?;
+    writeln!(out, "listening on {}", service.mcp_url())?;
     out.flush()?;
-
-    let http = tokio::spawn(server::serve(listener, state, wait(stop_rx)));
     shutdown_signal().await;
     tracing::info!("shutting down");
-    let _ = stop_tx.send(true);
-    http.await.context("server task failed")??;
-    #[cfg(unix)]
-    let _ = control_task.await;
-    Ok(())
+    service.stop().await.context("server task failed")
 }
 
 fn read_token_stdin() -> Result<Sensitive<String>> {

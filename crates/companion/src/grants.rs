@@ -1,0 +1,45 @@
+//! Disconnecting an assistant and reading what it did: the grant-level
+//! actions the CLI, the control socket and the desktop app share.
+
+use crate::events::Event;
+use crate::state::AppState;
+use crate::store::{CallRecord, StoreError};
+
+/// Ends one grant — its tokens at once, its live MCP sessions through the
+/// event — and says whether a live grant was found.
+pub async fn disconnect(state: &AppState, grant_id: &str) -> Result<bool, StoreError> {
+    let revoked = state
+        .store
+        .revoke_grant(grant_id.to_string(), "revoked_by_user", state.now())
+        .await?;
+    if revoked {
+        state.events.emit(Event::GrantRevoked {
+            grant_id: grant_id.to_string(),
+        });
+        tracing::info!(grant = %grant_id, "assistant disconnected by the user");
+    }
+    Ok(revoked)
+}
+
+/// The newest calls of a grant (live or ended), or `None` if no such grant.
+pub async fn activity(
+    state: &AppState,
+    grant_id: &str,
+    limit: u32,
+) -> Result<Option<Vec<CallRecord>>, StoreError> {
+    let known = state
+        .store
+        .grants(true)
+        .await?
+        .iter()
+        .any(|g| g.id == grant_id);
+    if !known {
+        return Ok(None);
+    }
+    Ok(Some(
+        state
+            .store
+            .calls(grant_id.to_string(), limit.min(1000))
+            .await?,
+    ))
+}

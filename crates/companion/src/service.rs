@@ -1,0 +1,130 @@
+//! A running companion: the HTTP server and, on Unix, the control socket,
+//! started on a loopback address and stopped cleanly. The headless daemon
+//! and the desktop app each run one.
+
+use std::net::SocketAddr;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::control::ControlError;
+use crate::server;
+use crate::state::AppState;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Only loopback addresses are served.
+    #[error(
+        "refusing to listen on {0}: Spor Companion only listens on loopback (127.0.0.1 or [::1])"
+    )]
+    NotLoopback(SocketAddr),
+    /// Another program holds the port.
+    #[error("port {0} is already in use by another program")]
+    PortInUse(u16),
+    /// Any other reason the port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The control socket could not be set up (e.g. another daemon runs).
+    #[error(transparent)]
+    Control(#[from] ControlError),
+}
+
+/// The server and control socket of one companion, until [`Service::stop`].
+#[derive(Debug)]
+pub struct Service {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    http: JoinHandle<std::io::Result<()>>,
+    control: Option<JoinHandle<()>>,
+}
+
+impl Service {
+    /// Binds `listen` and the control socket of the state's data dir, then
+    /// serves both in the background. Nothing is left bound on failure.
+    pub async fn start(state: AppState, listen: SocketAddr) -> Result<Self, StartError> {
+        if !server::is_loopback(&listen) {
+            return Err(StartError::NotLoopback(listen));
+        }
+        let listener =
+            tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|source| match source.kind() {
+                    std::io::ErrorKind::AddrInUse => StartError::PortInUse(listen.port()),
+                    _ => StartError::Listen {
+                        addr: listen,
+                        source,
+                    },
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: listen,
+            source,
+        })?;
+        let (stop, stop_rx) = watch::channel(false);
+        let wait = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+
+        #[cfg(unix)]
+        let control = {
+            let path = crate::control::socket_path(&state.config.data_dir);
+            let socket = crate::control::bind(&path).await?;
+            Some(tokio::spawn(crate::control::serve(
+                socket,
+                path,
+                state.clone(),
+                wait(stop_rx.clone()),
+            )))
+        };
+        #[cfg(not(unix))]
+        let control = None;
+
+        tracing::info!(%addr, data_dir = %state.config.data_dir.display(), secret_store = %state.secrets.describe(), "serving");
+        let http = tokio::spawn(server::serve(listener, state, wait(stop_rx)));
+        Ok(Self {
+            addr,
+            stop,
+            http,
+            control,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The MCP endpoint assistants connect to.
+    pub fn mcp_url(&self) -> String {
+        mcp_url(self.addr)
+    }
+
+    /// Ends live streams, stops accepting, waits for both tasks.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(true);
+        let result = match self.http.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        if let Some(control) = self.control {
+            let _ = control.await;
+        }
+        tracing::info!(addr = %self.addr, "stopped");
+        result
+    }
+}
+
+/// `http://127.0.0.1:PORT/mcp` for an address (IPv6 in brackets).
+pub fn mcp_url(addr: SocketAddr) -> String {
+    let host = if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    format!("http://{host}:{}/mcp", addr.port())
+}

@@ -1,0 +1,239 @@
+// Add account, Replace token and Remove account dialogs.
+
+import { $, $$, show, plural, errorText } from './dom.js';
+import { invoke, toast, busy, state, knownServer, findAccount } from './core.js';
+
+let current = null; // {dialog, returnFocus}
+
+function setError(el, message) {
+  el.textContent = message || '';
+  show(el, Boolean(message));
+}
+
+function open(dialog, focusEl) {
+  closeAll();
+  current = { dialog, returnFocus: document.activeElement };
+  if (typeof dialog.showModal === 'function') dialog.showModal();
+  else dialog.setAttribute('open', '');
+  if (focusEl) focusEl.focus();
+}
+
+function close(dialog) {
+  if (dialog.open) {
+    if (typeof dialog.close === 'function') dialog.close();
+    else dialog.removeAttribute('open');
+  }
+}
+
+/** Closes whichever dialog is open (a consent request takes over the window). */
+export function closeAll() {
+  for (const d of $$('dialog.modal')) close(d);
+}
+
+export function anyOpen() {
+  return $$('dialog.modal').some((d) => d.open);
+}
+
+function onClosed(dialog) {
+  for (const input of $$('input[type=password]', dialog)) input.value = '';
+  if (current && current.dialog === dialog) {
+    const back = current.returnFocus;
+    current = null;
+    if (back && document.contains(back) && typeof back.focus === 'function') back.focus();
+  }
+}
+
+function firstEmpty(...inputs) {
+  return inputs.find((i) => i && !i.hidden && !i.value) || inputs[inputs.length - 1];
+}
+
+/** A pasted token: trimmed, whitespace inside removed (copied tokens often wrap). */
+function cleanToken(v) {
+  return String(v || '').replace(/\s+/g, '');
+}
+
+/** '' → null; otherwise a valid http(s) URL or an Error message. */
+export function checkServer(value) {
+  const v = String(value || '').trim();
+  if (!v) return { server: null };
+  let u;
+  try {
+    u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? v : `https://${v}`);
+  } catch {
+    return { error: 'Enter the server address, like https://api.spor.example.' };
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+    return { error: 'The server address must start with https://.' };
+  }
+  return { server: u.href.replace(/\/$/, '') };
+}
+
+/** Toasts for addAccount/replaceToken results. */
+export function reportAccountResult(result, verb) {
+  if (!result) return;
+  const acct = result.account || {};
+  const name = acct.label || acct.org || acct.serverHost || 'The account';
+  let msg;
+  if (verb === 'replace' || result.replaced) msg = `New token saved for ${name}`;
+  else msg = `${name} added`;
+  if (result.disconnected > 0) {
+    msg += ` · ${plural(result.disconnected, 'assistant', 'assistants')} disconnected`;
+  }
+  toast(msg, { kind: 'success' });
+  for (const w of result.warnings || []) toast(w, { kind: 'warning' });
+}
+
+// ---------------------------------------------------------------- add account
+
+export function openAddAccount({ server } = {}) {
+  const dialog = $('#add-account-dialog');
+  const serverInput = $('#add-server');
+  const tokenInput = $('#add-token');
+  serverInput.value = server || knownServer() || '';
+  tokenInput.value = '';
+  setError($('#add-error'), '');
+  open(dialog, firstEmpty(serverInput, tokenInput));
+}
+
+async function submitAdd(ev) {
+  ev.preventDefault();
+  if ($('#add-submit').disabled) return;
+  const errEl = $('#add-error');
+  const token = cleanToken($('#add-token').value);
+  const checked = checkServer($('#add-server').value);
+  if (checked.error) {
+    setError(errEl, checked.error);
+    $('#add-server').focus();
+    return;
+  }
+  if (!token) {
+    setError(errEl, 'Paste your personal access token.');
+    $('#add-token').focus();
+    return;
+  }
+  setError(errEl, '');
+  try {
+    const result = await busy($('#add-submit'), 'Checking…', () => invoke('add_account', { server: checked.server, token }));
+    close($('#add-account-dialog'));
+    reportAccountResult(result, 'add');
+    state.refresh();
+  } catch (err) {
+    setError(errEl, errorText(err, 'The token could not be added.'));
+    $('#add-token').select();
+  }
+}
+
+// ---------------------------------------------------------------- replace token
+
+let replaceId = null;
+
+export function openReplace(accountId) {
+  const a = findAccount(accountId);
+  if (!a) {
+    toast('That account is no longer stored here.', { kind: 'warning' });
+    return;
+  }
+  replaceId = accountId;
+  const name = a.label || a.org || a.serverHost;
+  let lead = `Paste a new token for ${name}`;
+  if (a.org && a.org !== name) lead += ` (${a.org})`;
+  lead += ` on ${a.serverHost || a.server}.`;
+  if (a.assistants > 0) {
+    lead += ` The ${plural(a.assistants, 'assistant', 'assistants')} using the old token will be disconnected and ask you again when they next connect.`;
+  }
+  $('#replace-lead').textContent = lead;
+  $('#replace-token').value = '';
+  setError($('#replace-error'), '');
+  open($('#replace-dialog'), $('#replace-token'));
+}
+
+async function submitReplace(ev) {
+  ev.preventDefault();
+  if ($('#replace-submit').disabled) return;
+  const errEl = $('#replace-error');
+  const token = cleanToken($('#replace-token').value);
+  if (!token) {
+    setError(errEl, 'Paste the new personal access token.');
+    $('#replace-token').focus();
+    return;
+  }
+  setError(errEl, '');
+  try {
+    const result = await busy($('#replace-submit'), 'Checking…', () => invoke('replace_token', { accountId: replaceId, token }));
+    close($('#replace-dialog'));
+    reportAccountResult(result, 'replace');
+    state.refresh();
+  } catch (err) {
+    setError(errEl, errorText(err, 'The token could not be replaced.'));
+    $('#replace-token').select();
+  }
+}
+
+// ---------------------------------------------------------------- remove account
+
+let removeId = null;
+
+export function openRemove(accountId) {
+  const a = findAccount(accountId);
+  if (!a) {
+    toast('That account is no longer stored here.', { kind: 'warning' });
+    return;
+  }
+  removeId = accountId;
+  const name = a.label || a.org || a.serverHost;
+  const store = (state.overview && state.overview.secretStore) || 'keychain';
+  $('#remove-title').textContent = `Remove ${name}?`;
+  $('#remove-text').textContent = `Spor Companion deletes this token from the ${store}.`;
+  const countEl = $('#remove-count');
+  countEl.textContent = a.assistants > 0
+    ? `${plural(a.assistants, 'connected assistant', 'connected assistants')} will be disconnected.`
+    : 'No connected assistant uses this account.';
+  countEl.classList.toggle('has-count', a.assistants > 0);
+  const revoke = $('#remove-revoke-upstream');
+  revoke.checked = false;
+  show($('#remove-revoke-row'), a.kind !== 'generic');
+  setError($('#remove-error'), '');
+  open($('#remove-dialog'), revoke.closest('[hidden]') ? $('#remove-confirm') : revoke);
+}
+
+async function submitRemove(ev) {
+  ev.preventDefault();
+  if ($('#remove-confirm').disabled) return;
+  const a = findAccount(removeId);
+  const name = a ? (a.label || a.org || a.serverHost) : 'The account';
+  const revokeUpstream = !$('#remove-revoke-row').hidden && $('#remove-revoke-upstream').checked;
+  try {
+    const result = await busy($('#remove-confirm'), 'Removing…', () => invoke('remove_account', { accountId: removeId, revokeUpstream }));
+    close($('#remove-dialog'));
+    let msg = `${name} removed`;
+    if (result && result.disconnected > 0) msg += ` · ${plural(result.disconnected, 'assistant', 'assistants')} disconnected`;
+    toast(msg, { kind: 'success' });
+    if (revokeUpstream) {
+      if (result && result.revokedUpstream) toast('The token was also revoked on the Spor server.', { kind: 'info' });
+      else toast('The token could not be revoked on the Spor server. Revoke it in Spor under Settings → Access tokens.', { kind: 'warning' });
+    }
+    state.refresh();
+  } catch (err) {
+    setError($('#remove-error'), errorText(err, 'The account could not be removed.'));
+  }
+}
+
+// ---------------------------------------------------------------- wiring
+
+export function initDialogs() {
+  for (const dialog of $$('dialog.modal')) {
+    for (const b of $$('[data-close]', dialog)) b.addEventListener('click', () => close(dialog));
+    dialog.addEventListener('close', () => onClosed(dialog));
+    // A click on the backdrop (outside the form) closes, like Esc.
+    dialog.addEventListener('mousedown', (ev) => {
+      if (ev.target === dialog) {
+        const r = dialog.getBoundingClientRect();
+        const inside = ev.clientX >= r.left && ev.clientX <= r.right && ev.clientY >= r.top && ev.clientY <= r.bottom;
+        if (!inside) close(dialog);
+      }
+    });
+  }
+  $('#add-form').addEventListener('submit', submitAdd);
+  $('#replace-form').addEventListener('submit', submitReplace);
+  $('#remove-form').addEventListener('submit', submitRemove);
+}
