@@ -21,7 +21,7 @@ pub struct Core {
 /// The core, or why it could not be opened.
 pub enum Boot {
     /// Ready to serve.
-    Ready(Core),
+    Ready(Box<Core>),
     /// Could not open; the window explains.
     Failed(String),
 }
@@ -31,7 +31,7 @@ impl Boot {
     /// `SPOR_COMPANION_PORT`, `SPOR_COMPANION_SERVER`) and the OS keychain.
     pub fn open() -> Self {
         match Self::try_open() {
-            Ok(core) => Self::Ready(core),
+            Ok(core) => Self::Ready(Box::new(core)),
             Err(message) => {
                 tracing::error!("{message}");
                 Self::Failed(message)

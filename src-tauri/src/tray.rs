@@ -47,7 +47,12 @@ pub fn build(app: &AppHandle) -> tauri::Result<()> {
         .on_menu_event(|app, event| match event.id().as_ref() {
             OPEN => crate::ui::show_main(app),
             COPY => {
-                let url = app.state::<Items>().current.lock().ok().and_then(|u| u.clone());
+                let url = app
+                    .state::<Items>()
+                    .current
+                    .lock()
+                    .ok()
+                    .and_then(|u| u.clone());
                 if let Some(url) = url {
                     if let Err(e) = app.clipboard().write_text(url) {
                         tracing::warn!(error = %e, "could not copy the MCP URL");

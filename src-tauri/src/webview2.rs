@@ -12,7 +12,8 @@ pub fn check() -> Result<(), String> {
     let mut version = PWSTR::null();
     // SAFETY: a null browser folder asks for the installed runtime; the
     // out-pointer is a valid local.
-    let found = unsafe { GetAvailableCoreWebView2BrowserVersionString(PCWSTR::null(), &mut version) };
+    let found =
+        unsafe { GetAvailableCoreWebView2BrowserVersionString(PCWSTR::null(), &mut version) };
     match found {
         Ok(()) if !version.is_null() => Ok(()),
         _ => Err(format!(

@@ -344,7 +344,11 @@ pub async fn consent_add_account(
                 AccountError::TooManyPastes => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::BAD_REQUEST,
             };
-            render(&state, &req, Some(e.to_string()), status).await
+            let message = match e {
+                AccountError::TooManyPastes => "Too many rejected tokens in the last minute. Wait a minute, then paste the token again.".to_string(),
+                e => e.to_string(),
+            };
+            render(&state, &req, Some(message), status).await
         }
     }
 }

@@ -7,6 +7,7 @@ mod accounts;
 mod authorize;
 mod consent;
 mod control;
+mod desktop;
 mod gateway;
 mod guard;
 mod limits;

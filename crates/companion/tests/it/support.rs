@@ -48,6 +48,8 @@ pub const REDIRECT: &str = "http://127.0.0.1:43110/callback";
 pub const CLIENT_NAME: &str = "Test Assistant";
 /// What the fake upstream answers to unknown tokens (Spor's envelope).
 pub const UPSTREAM_REJECTION: &str = "invalid token";
+/// What the fake upstream answers to expired tokens (as spor-sandbox does).
+pub const UPSTREAM_EXPIRED: &str = "token expired";
 
 const STOP_WITHIN: Duration = Duration::from_secs(10);
 
@@ -93,6 +95,8 @@ impl Drop for Running {
 #[derive(Clone)]
 struct Identity {
     org: String,
+    /// Known but past its lifetime: refused with "token expired".
+    expired: bool,
 }
 
 /// One request the fake upstream's `/mcp` received.
@@ -149,7 +153,35 @@ impl UpstreamState {
             .strip_prefix("Bearer ")?
             .to_string();
         let id = self.pats.lock().expect("pats lock").get(&pat).cloned()?;
+        if id.expired {
+            return None;
+        }
         Some((pat, id))
+    }
+
+    /// The 401 for a request [`Self::identity`] refused: "token expired"
+    /// for a known expired PAT, the plain rejection otherwise.
+    fn refuse(&self, headers: &HeaderMap) -> Response {
+        let pat = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let expired = pat.is_some_and(|p| {
+            self.pats
+                .lock()
+                .expect("pats lock")
+                .get(p)
+                .is_some_and(|id| id.expired)
+        });
+        if expired {
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({ "error": { "code": "unauthorized", "message": UPSTREAM_EXPIRED } })),
+            )
+                .into_response()
+        } else {
+            unauthorized()
+        }
     }
 }
 
@@ -181,7 +213,7 @@ async fn up_me(State(s): State<UpstreamState>, headers: HeaderMap) -> Response {
             "org": id.org,
         }))
         .into_response(),
-        None => unauthorized(),
+        None => s.refuse(&headers),
     }
 }
 
@@ -196,7 +228,7 @@ async fn up_org_choices(State(s): State<UpstreamState>, headers: HeaderMap) -> R
             "source": "bound",
         }))
         .into_response(),
-        None => unauthorized(),
+        None => s.refuse(&headers),
     }
 }
 
@@ -216,7 +248,7 @@ async fn up_tokens(State(s): State<UpstreamState>, headers: HeaderMap) -> Respon
             "count": 2,
         }))
         .into_response(),
-        None => unauthorized(),
+        None => s.refuse(&headers),
     }
 }
 
@@ -235,7 +267,7 @@ async fn up_delete_token(
             Json(json!({ "revoked": true, "hash_prefix": prefix, "oauth_grants_revoked": 0 }))
                 .into_response()
         }
-        None => unauthorized(),
+        None => s.refuse(&headers),
     }
 }
 
@@ -258,8 +290,11 @@ async fn up_mcp(
             .collect(),
         body: body.clone(),
     });
-    if s.reject_mcp.load(Ordering::SeqCst) || s.identity(&headers).is_none() {
+    if s.reject_mcp.load(Ordering::SeqCst) {
         return unauthorized();
+    }
+    if s.identity(&headers).is_none() {
+        return s.refuse(&headers);
     }
     let mode = *s.mcp_mode.lock().expect("mode lock");
     match mode {
@@ -356,8 +391,21 @@ impl FakeUpstream {
             pat.to_string(),
             Identity {
                 org: org.to_string(),
+                expired: false,
             },
         );
+    }
+
+    /// Makes every endpoint refuse `pat` as expired (401 "token expired").
+    pub fn expire(&self, pat: &str) {
+        if let Some(id) = self.state.pats.lock().expect("pats lock").get_mut(pat) {
+            id.expired = true;
+        }
+    }
+
+    /// Makes every endpoint refuse `pat` as unknown (a plain 401).
+    pub fn revoke(&self, pat: &str) {
+        self.state.pats.lock().expect("pats lock").remove(pat);
     }
 
     /// Makes `/mcp` answer 401 to everything.
@@ -630,6 +678,16 @@ impl Harness {
 
     /// Like [`Self::start`] with other bounds.
     pub async fn start_with(limits: Limits) -> Self {
+        Self::launch(limits, false).await
+    }
+
+    /// Like [`Self::start`] with the fake upstream configured as the
+    /// default server (what `--server` or the app's config would set).
+    pub async fn start_with_default_server() -> Self {
+        Self::launch(Limits::default(), true).await
+    }
+
+    async fn launch(limits: Limits, default_server: bool) -> Self {
         let upstream = FakeUpstream::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("companion.db")).expect("open store");
@@ -641,7 +699,7 @@ impl Harness {
             Arc::new(clock.clone()),
             Config {
                 data_dir: dir.path().to_path_buf(),
-                default_server: None,
+                default_server: default_server.then(|| upstream.url.clone()),
                 consent_mode: ConsentMode::Browser,
             },
         );

@@ -1,0 +1,274 @@
+// The real desktop app (target/debug/spor-companion) under Xvfb, driven by
+// tauri-driver + WebKitWebDriver, with the real Secret Service (run.sh sets
+// up the D-Bus session and keyring), the real spor-sandbox upstream, the
+// official MCP TypeScript SDK as the assistant and headless Chromium as the
+// assistant's browser tab.
+//
+// 1. First run: the SDK starts an authorization; the tab shows "Approve in
+//    Spor Companion" (no Allow button); the app's consent view asks for the
+//    server URL and PAT, then Allow; the SDK gets tokens and lists tools; the
+//    grant appears in the window; Disconnect; the next call is 401. The PAT
+//    is in the Secret Service and in no file.
+// 2. Second run on the same data: consent without a PAT prompt (paste once).
+// 3. A second launch with a spor-companion:// link is forwarded to the
+//    running app (single instance) and opens the add-account form prefilled.
+// Screenshots of the main window and the consent view: artifacts/desktop/.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { ARTIFACTS_DIR, withDiagnostics } from '../lib/artifacts.mjs';
+import { launchBrowser } from '../lib/browser.mjs';
+import { startCallbackServer } from '../lib/callback.mjs';
+import { assertNoSecretsInFiles } from '../lib/leaks.mjs';
+import { killAll, run, start } from '../lib/proc.mjs';
+import { mintPat, startSandbox } from '../lib/sandbox.mjs';
+import { connectWithOAuth, MemoryProvider } from '../lib/sdk.mjs';
+import { removeTempDirs, tempDir } from '../lib/tmp.mjs';
+import { WebDriver } from '../lib/webdriver.mjs';
+
+const APP = process.env.SPOR_APP;
+const TAURI_DRIVER = process.env.TAURI_DRIVER;
+const SHOTS = join(ARTIFACTS_DIR, 'desktop');
+
+const cleanups = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => {});
+  await killAll();
+  await removeTempDirs();
+});
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function shot(wd, name) {
+  await mkdir(SHOTS, { recursive: true });
+  // Let transitions settle; the picture is an artifact, not an assertion.
+  await new Promise((r) => setTimeout(r, 400));
+  await writeFile(join(SHOTS, `${name}.png`), await wd.screenshot());
+}
+
+let sandbox;
+let pat;
+let dataDir;
+let appPort;
+let driver;
+
+before(async () => {
+  assert.ok(APP && TAURI_DRIVER, 'run through tests/e2e/desktop/run.sh');
+  const sandboxDir = await tempDir('spor-desktop-sandbox-');
+  pat = await mintPat({ dataDir: sandboxDir, name: 'Ada Lovelace', email: 'ada@example.test', org: 'acme', memberOf: ['beta'] });
+  sandbox = await startSandbox({ dataDir: sandboxDir });
+  dataDir = await tempDir('spor-desktop-data-');
+  appPort = await freePort();
+  const driverPort = await freePort();
+  const nativePort = await freePort();
+  // The app inherits this environment through tauri-driver and WebKitWebDriver.
+  driver = await start(TAURI_DRIVER, ['--port', String(driverPort), '--native-port', String(nativePort)], {
+    name: 'tauri-driver',
+    env: {
+      SPOR_COMPANION_DATA_DIR: dataDir,
+      SPOR_COMPANION_PORT: String(appPort),
+      RUST_LOG: 'info',
+    },
+  });
+  driver.url = `http://127.0.0.1:${driverPort}`;
+  // tauri-driver answers once it listens.
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const r = await fetch(`${driver.url}/status`, { signal: AbortSignal.timeout(2_000) });
+      if (r.status < 500) break;
+    } catch { /* not yet */ }
+    if (Date.now() > deadline) throw new Error(`tauri-driver did not start:\n${driver.tail(30)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+});
+
+const t0 = Date.now();
+const step = (what) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${what}`);
+
+/** Runs `fn(wd)` against a freshly launched app; the app is always closed. */
+async function withApp(fn) {
+  step('launching the app');
+  const wd = await launchApp();
+  try {
+    return await fn(wd);
+  } finally {
+    step('closing the app');
+    await wd.quit();
+  }
+}
+
+async function launchApp() {
+  const wd = await WebDriver.launch(driver.url, APP);
+  step('session up');
+  await wd.setWindowRect({ width: 1280, height: 800 }).catch((e) => step(`window rect: ${e.message}`));
+  await wd.waitFor('return document.body.dataset.ready === "true";', { what: 'the main window to render', timeoutMs: 30_000 });
+  return wd;
+}
+
+const mcpUrl = () => `http://127.0.0.1:${appPort}/mcp`;
+
+/** The assistant's side: SDK + callback + Chromium tab showing the waiting page. */
+async function startAssistant(clientName) {
+  const callback = await startCallbackServer();
+  cleanups.push(() => callback.close?.());
+  const browser = await launchBrowser();
+  cleanups.push(() => browser.close());
+  let waitingText = '';
+  const provider = new MemoryProvider(callback.redirectUrl, async (url, p) => {
+    // Only the first authorization is the test's; after a Disconnect the SDK
+    // re-authorizes by itself (as a host should), which is counted, not opened.
+    if (p.authorizationUrls.length > 1) return;
+    await browser.page.goto(String(url), { waitUntil: 'domcontentloaded' });
+    waitingText = await browser.page.locator('body').innerText();
+  }, { clientName });
+  const connected = connectWithOAuth({
+    mcpUrl: mcpUrl(),
+    provider,
+    callback,
+    makeClient: () => new Client({ name: clientName, version: '1.0.0' }),
+    issuer: `http://127.0.0.1:${appPort}`,
+    timeoutMs: 60_000,
+  });
+  connected.catch(() => {});
+  return { provider, browser, connected, waitingText: () => waitingText };
+}
+
+async function secretToolLookup(accountId) {
+  const r = await run('secret-tool', ['lookup', 'service', 'spor-companion', 'username', accountId], { timeoutMs: 10_000 });
+  return r.stdout;
+}
+
+test('first run: native consent with PAT paste, tools through the gateway, Disconnect ends access, PAT only in the keychain', { timeout: 240_000 }, async () => {
+  let assistant;
+  await withDiagnostics('desktop-first-run', { procs: () => [driver, sandbox?.proc], page: () => assistant?.browser.page }, async () => {
+    await withApp(async (wd) => {
+      const shownUrl = await wd.waitFor('return document.querySelector("#mcp-url").textContent;', { what: 'the MCP URL' });
+      assert.equal(shownUrl, mcpUrl());
+      const size = await wd.exec('return [window.innerWidth, window.innerHeight];');
+      assert.ok(size[0] >= 1200, `window resized for the screenshots: ${size}`);
+      await wd.waitVisible('#assistants-empty');
+      await wd.waitVisible('#accounts-empty');
+      await shot(wd, 'main-window-empty');
+
+      step('assistant starts an authorization');
+      assistant = await startAssistant('Desktop E2E Assistant');
+      // The app raises its consent view for this request.
+      await wd.waitVisible('#consent', { timeoutMs: 30_000, what: 'the consent view' });
+      await wd.waitFor('return document.querySelector("#consent").textContent.includes(arguments[0]);',
+        { args: ['Desktop E2E Assistant'], what: 'the consent view to name the client' });
+      // The browser tab only waits: web content cannot approve.
+      await assistant.provider.pendingRedirect;
+      assert.match(assistant.waitingText(), /Approve in Spor Companion/);
+      assert.equal(await assistant.browser.page.getByRole('button', { name: 'Allow' }).count(), 0, 'no Allow button in the browser');
+
+      step('consent view up');
+      // First time: no account, so the view asks for the server and the PAT.
+      await wd.waitVisible('#consent-token');
+      await shot(wd, 'consent-first-run');
+      // A wrong token first: a clear error, nothing stored.
+      await wd.type('#consent-server', sandbox.url);
+      await wd.type('#consent-token', 'spor_pat_this_is_not_a_real_token_000000');
+      await wd.click('#consent-add-token');
+      await wd.waitFor('const e = document.querySelector("#consent-error"); return e && !e.hidden && e.textContent.trim();', { what: 'the token error' });
+      assert.match(await wd.text('#consent-error'), /rejected/i);
+      await wd.type('#consent-token', pat);
+      await wd.click('#consent-add-token');
+      await wd.waitVisible('#consent-allow', { what: 'the Allow button after the token was accepted' });
+      await shot(wd, 'consent-view');
+      await wd.click('#consent-allow');
+
+      step('allowed; waiting for the SDK');
+      const { client } = await assistant.connected;
+      cleanups.push(() => client.close());
+      const tools = await client.listTools();
+      assert.ok(tools.tools.some((t) => t.name === 'put_node'), 'sandbox tools listed through the gateway');
+      const put = await client.callTool({ name: 'put_node', arguments: { title: 'From the desktop e2e', body: 'hello' } });
+      assert.notEqual(put.isError, true);
+      const accessToken = assistant.provider.tokens().access_token;
+
+      // The grant appears in the window by itself (live events).
+      const grantId = await wd.waitFor(
+        'const r = document.querySelector("#assistants [data-grant-id]"); return r && r.dataset.grantId;',
+        { what: 'the connected assistant row' });
+      const rowText = await wd.exec('return document.querySelector(`[data-grant-id="${arguments[0]}"]`).textContent;', grantId);
+      assert.ok(rowText.includes('Desktop E2E Assistant'), `the row names the assistant: ${rowText}`);
+      await wd.waitFor('const a = document.querySelector("#accounts [data-account-id]"); return a && a.dataset.state === "valid";', { what: 'the account card' });
+      await shot(wd, 'main-window');
+
+      step('disconnecting');
+      // Disconnect: the very next call with that token is refused.
+      await wd.click(`[data-grant-id="${grantId}"] button[data-action="disconnect"]`);
+      await wd.waitFor(`return !document.querySelector('[data-grant-id="${grantId}"]');`, { what: 'the row to go' });
+      const res = await fetch(mcpUrl(), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }),
+      });
+      assert.equal(res.status, 401);
+      assert.match(res.headers.get('www-authenticate') ?? '', /invalid_token/);
+      await res.body?.cancel();
+      await client.close();
+
+      // The PAT is in the Secret Service, and in no file of the data dir or HOME.
+      const accountId = await wd.exec('return document.querySelector("#accounts [data-account-id]").dataset.accountId;');
+      assert.equal((await secretToolLookup(accountId)).trim(), pat, 'the keychain holds the PAT');
+      await assertNoSecretsInFiles(dataDir, { pat, access: accessToken });
+      await assertNoSecretsInFiles(process.env.HOME, { pat }, () => false);
+    });
+  });
+});
+
+test('second run on the same data: consent without asking for the PAT again', { timeout: 180_000 }, async () => {
+  let assistant;
+  await withDiagnostics('desktop-second-run', { procs: () => [driver, sandbox?.proc], page: () => assistant?.browser.page }, async () => {
+    await withApp(async (wd) => {
+      await wd.waitFor('return document.querySelectorAll("#accounts [data-account-id]").length === 1;', { what: 'the stored account' });
+      assistant = await startAssistant('Second Assistant');
+      await wd.waitVisible('#consent', { timeoutMs: 30_000, what: 'the consent view' });
+      await wd.waitVisible('#consent-allow');
+      assert.equal(await wd.exists('#consent-token'), false, 'no PAT prompt: pasted once');
+      // The picker offers the stored org and the other org the person belongs to.
+      const options = await wd.exec('return [...document.querySelectorAll("#consent-options input[name=account]")].map((i) => i.value);');
+      assert.equal(options.length, 1, `one stored account to choose: ${JSON.stringify(options)}`);
+      assert.ok((await wd.text('#consent-options')).includes('beta'), 'the org without a token is offered');
+      await shot(wd, 'consent-picker');
+      await wd.click('#consent-allow');
+      const { client } = await assistant.connected;
+      cleanups.push(() => client.close());
+      const tools = await client.listTools();
+      assert.ok(tools.tools.length > 0);
+      await wd.waitFor('return document.querySelectorAll("#assistants [data-grant-id]").length === 1;', { what: 'the new assistant row' });
+      await client.close();
+    });
+  });
+});
+
+test('a second launch forwards its spor-companion:// link to the running app, which opens add-account prefilled', { timeout: 120_000 }, async () => {
+  await withDiagnostics('desktop-deep-link', { procs: () => [driver], page: () => undefined }, async () => {
+    await withApp(async (wd) => {
+      const link = `spor-companion://add-account?server=${encodeURIComponent(sandbox.url)}&token=spor_pat_from_a_link_must_be_ignored`;
+      const second = await run(APP, [link], {
+        env: { SPOR_COMPANION_DATA_DIR: dataDir, SPOR_COMPANION_PORT: String(appPort) },
+        timeoutMs: 30_000,
+      });
+      assert.equal(second.code, 0, `the second instance hands over and exits: ${second.stderr}`);
+      await wd.waitVisible('#add-account-dialog', { what: 'the add-account dialog' });
+      assert.equal(await wd.exec('return document.querySelector("#add-server").value;'), sandbox.url, 'server prefilled from the link');
+      assert.equal(await wd.exec('return document.querySelector("#add-token").value;'), '', 'a token is never taken from a link');
+      await shot(wd, 'add-account-from-link');
+    });
+  });
+});
