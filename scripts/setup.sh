@@ -2,19 +2,23 @@
 # Install what building and testing Spor Companion needs. Idempotent, no stdin,
 # and fast when everything is already present.
 #
-#   scripts/setup.sh           build dependencies only
-#   scripts/setup.sh --test    also what scripts/test.sh needs (browser, keychain, e2e npm deps,
-#                              the e2e Python venv with the MCP Python SDK)
+#   scripts/setup.sh              build dependencies (core and desktop app)
+#   scripts/setup.sh --headless   only what the headless daemon needs (no GTK/WebKit)
+#   scripts/setup.sh --test       also what scripts/test.sh needs (browser, keychain, Xvfb,
+#                                 WebKitWebDriver + tauri-driver, e2e npm deps, the e2e
+#                                 Python venv with the MCP Python SDK)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 WANT_TEST=0
+WANT_DESKTOP=1
 for arg in "$@"; do
   case "$arg" in
     --test) WANT_TEST=1 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --headless) WANT_DESKTOP=0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -24,21 +28,22 @@ log() { printf '[setup] %s\n' "$*"; }
 # --- Debian packages -------------------------------------------------------
 # Needed to build the core crates (companion, sandbox).
 BASE_PKGS=(pkg-config libssl-dev)
-# Needed to build the Tauri desktop shell (src-tauri). Empty until the shell
-# joins the workspace; then: libwebkit2gtk-4.1-dev libgtk-3-dev
-# libayatana-appindicator3-dev librsvg2-dev
-DESKTOP_PKGS=()
+# Needed to build and run the Tauri desktop app (src-tauri).
+DESKTOP_PKGS=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev)
 # Needed by scripts/test.sh: headless Chromium for the e2e browser tests, a
 # D-Bus session + gnome-keyring + secret-tool for the real-keychain test, and
 # Python with venv for the Python MCP SDK e2e client.
 TEST_PKGS=(chromium dbus dbus-x11 gnome-keyring libsecret-tools python3 python3-venv)
-# Needed by the desktop-app e2e tests (Xvfb + tauri-driver/WebKitWebDriver).
-# Empty until the desktop app exists; then: xvfb xauth webkit2gtk-driver
-DESKTOP_TEST_PKGS=()
+# Needed by the desktop-app e2e test: a virtual X server, and WebKitWebDriver
+# (which tauri-driver fronts).
+DESKTOP_TEST_PKGS=(xvfb xauth webkit2gtk-driver)
 
-want=("${BASE_PKGS[@]}" ${DESKTOP_PKGS[@]+"${DESKTOP_PKGS[@]}"})
+want=("${BASE_PKGS[@]}")
+if [[ $WANT_DESKTOP -eq 1 || $WANT_TEST -eq 1 ]]; then
+  want+=("${DESKTOP_PKGS[@]}")
+fi
 if [[ $WANT_TEST -eq 1 ]]; then
-  want+=("${TEST_PKGS[@]}" ${DESKTOP_TEST_PKGS[@]+"${DESKTOP_TEST_PKGS[@]}"})
+  want+=("${TEST_PKGS[@]}" "${DESKTOP_TEST_PKGS[@]}")
 fi
 
 missing=()
@@ -77,6 +82,19 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 log "cargo: $(cargo --version)"
+
+# --- tauri-driver (WebDriver for the desktop app), into the repo's .tools ----
+if [[ $WANT_TEST -eq 1 ]]; then
+  TAURI_DRIVER_VERSION="2.1.0"
+  TD="$ROOT/.tools/bin/tauri-driver"
+  if [[ -x "$TD" ]] && "$TD" --help >/dev/null 2>&1 && [[ "$(cat "$ROOT/.tools/.tauri-driver-version" 2>/dev/null)" == "$TAURI_DRIVER_VERSION" ]]; then
+    log "tauri-driver $TAURI_DRIVER_VERSION present"
+  else
+    log "cargo install tauri-driver $TAURI_DRIVER_VERSION into .tools/"
+    cargo install tauri-driver --version "=$TAURI_DRIVER_VERSION" --locked --root "$ROOT/.tools" --quiet </dev/null
+    printf '%s' "$TAURI_DRIVER_VERSION" >"$ROOT/.tools/.tauri-driver-version"
+  fi
+fi
 
 # --- Node e2e dependencies ---------------------------------------------------
 if [[ $WANT_TEST -eq 1 ]]; then

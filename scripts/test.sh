@@ -11,6 +11,7 @@ exec </dev/null
 # Bounds for the steps that start processes, browsers and daemons.
 KEYCHAIN_TIMEOUT="${SPOR_KEYCHAIN_TIMEOUT:-300}"
 E2E_TIMEOUT="${SPOR_E2E_TIMEOUT:-900}"
+DESKTOP_TIMEOUT="${SPOR_DESKTOP_TIMEOUT:-600}"
 
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -51,12 +52,15 @@ section "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 done_step
 
-section "cargo build (binaries)"
+section "cargo build (binaries, desktop app included)"
 cargo build --workspace --bins
 done_step
 
 section "cargo test"
-cargo test --workspace
+# The core and sandbox (default members: no GTK/WebKit), then the desktop
+# shell's own unit tests.
+cargo test
+cargo test -p spor-companion-app
 done_step
 
 export SPOR_COMPANIOND="$ROOT/target/debug/spor-companiond"
@@ -72,4 +76,9 @@ section "e2e (node --test)"
   timeout --kill-after=15 "$E2E_TIMEOUT" \
     node --test --test-concurrency=1 --test-reporter=spec test/*.test.mjs
 )
+done_step
+
+section "desktop e2e (the app under Xvfb, tauri-driver + WebKitWebDriver, real keychain)"
+SPOR_APP="$ROOT/target/debug/spor-companion" \
+  timeout --kill-after=15 "$DESKTOP_TIMEOUT" bash tests/e2e/desktop/run.sh
 done_step
