@@ -33,6 +33,17 @@ async function refresh() {
       failures = 0;
       applyOverview(ov);
     } catch (err) {
+      if (err && err.code === 'not_started') {
+        // Nothing works without the core (no keychain, unreadable data):
+        // say why instead of an empty window, and stop asking.
+        $('#fatal-text').textContent = errorText(err, 'Spor Companion could not open its data.');
+        show($('#fatal-banner'), true);
+        show($('#columns'), false);
+        $('#status').dataset.state = 'failed';
+        $('#status-text').textContent = 'Not running';
+        document.body.dataset.ready = 'true';
+        return;
+      }
       failures += 1;
       if (!firstRendered || failures === 1) {
         toast(errorText(err, 'Spor Companion could not load its state.'), { kind: 'error' });

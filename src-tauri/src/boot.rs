@@ -2,8 +2,8 @@
 //! is kept as a sentence for the window instead of ending the app silently.
 
 use spor_companion::desktop::{self, Server};
-use spor_companion::secrets::SecretStoreKind;
-use spor_companion::state::{AppState, Config, ConsentMode};
+use spor_companion::secrets::{SecretError, SecretStoreKind};
+use spor_companion::state::{AppState, Config, ConsentMode, OpenError};
 
 /// Passed by autostart: start in the tray without showing the window.
 pub const HIDDEN_ARG: &str = "--hidden";
@@ -59,11 +59,16 @@ impl Boot {
             consent_mode: ConsentMode::Native,
         };
         let state = AppState::open(config, SecretStoreKind::Keychain).map_err(|e| match e {
-            spor_companion::state::OpenError::Secrets(e) => format!(
-                "Spor Companion keeps tokens in the system keychain, and it is not available: {e}. \
-                 Unlock or start your keyring (GNOME Keyring, KWallet), then start Spor Companion again."
+            // The daemon's advice (a file store) is not for the app: the app
+            // keeps tokens in the keychain only.
+            OpenError::Secrets(
+                SecretError::KeychainUnavailable(why) | SecretError::KeychainLocked(why),
+            ) => format!(
+                "Spor Companion keeps your tokens in the system keychain, and none is available ({why}). \
+                 Unlock or start your keyring (GNOME Keyring, KWallet), then start Spor Companion again. \
+                 On a machine without a keychain, use the headless spor-companiond instead."
             ),
-            other => format!("Spor Companion could not open its data: {other}"),
+            other => format!("Spor Companion could not open its data: {other}."),
         })?;
         let server = Server::new(state.clone(), port);
         Ok(Core {

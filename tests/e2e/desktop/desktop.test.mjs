@@ -22,7 +22,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ARTIFACTS_DIR, withDiagnostics } from '../lib/artifacts.mjs';
 import { launchBrowser } from '../lib/browser.mjs';
 import { startCallbackServer } from '../lib/callback.mjs';
-import { assertNoSecretsInFiles } from '../lib/leaks.mjs';
+import { assertNoSecretsInFiles, assertNoSecretsInOutput } from '../lib/leaks.mjs';
 import { killAll, run, start } from '../lib/proc.mjs';
 import { mintPat, startSandbox } from '../lib/sandbox.mjs';
 import { connectWithOAuth, MemoryProvider } from '../lib/sdk.mjs';
@@ -64,6 +64,32 @@ let dataDir;
 let appPort;
 let driver;
 
+/** tauri-driver on free ports; the app it launches inherits `env`. */
+async function startDriver(env) {
+  const driverPort = await freePort();
+  const nativePort = await freePort();
+  const d = await start(TAURI_DRIVER, ['--port', String(driverPort), '--native-port', String(nativePort)], {
+    name: 'tauri-driver',
+    env: {
+      // Debug logs from the app (and Tauri, through the log bridge) are part
+      // of the leak check.
+      RUST_LOG: 'debug',
+      ...env,
+    },
+  });
+  d.url = `http://127.0.0.1:${driverPort}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const r = await fetch(`${d.url}/status`, { signal: AbortSignal.timeout(2_000) });
+      if (r.status < 500) break;
+    } catch { /* not yet */ }
+    if (Date.now() > deadline) throw new Error(`tauri-driver did not start:\n${d.tail(30)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return d;
+}
+
 before(async () => {
   assert.ok(APP && TAURI_DRIVER, 'run through tests/e2e/desktop/run.sh');
   const sandboxDir = await tempDir('spor-desktop-sandbox-');
@@ -71,37 +97,16 @@ before(async () => {
   sandbox = await startSandbox({ dataDir: sandboxDir });
   dataDir = await tempDir('spor-desktop-data-');
   appPort = await freePort();
-  const driverPort = await freePort();
-  const nativePort = await freePort();
-  // The app inherits this environment through tauri-driver and WebKitWebDriver.
-  driver = await start(TAURI_DRIVER, ['--port', String(driverPort), '--native-port', String(nativePort)], {
-    name: 'tauri-driver',
-    env: {
-      SPOR_COMPANION_DATA_DIR: dataDir,
-      SPOR_COMPANION_PORT: String(appPort),
-      RUST_LOG: 'info',
-    },
-  });
-  driver.url = `http://127.0.0.1:${driverPort}`;
-  // tauri-driver answers once it listens.
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      const r = await fetch(`${driver.url}/status`, { signal: AbortSignal.timeout(2_000) });
-      if (r.status < 500) break;
-    } catch { /* not yet */ }
-    if (Date.now() > deadline) throw new Error(`tauri-driver did not start:\n${driver.tail(30)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  driver = await startDriver({ SPOR_COMPANION_DATA_DIR: dataDir, SPOR_COMPANION_PORT: String(appPort) });
 });
 
 const t0 = Date.now();
 const step = (what) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${what}`);
 
 /** Runs `fn(wd)` against a freshly launched app; the app is always closed. */
-async function withApp(fn) {
+async function withApp(fn, d = driver) {
   step('launching the app');
-  const wd = await launchApp();
+  const wd = await launchApp(d);
   try {
     return await fn(wd);
   } finally {
@@ -110,8 +115,8 @@ async function withApp(fn) {
   }
 }
 
-async function launchApp() {
-  const wd = await WebDriver.launch(driver.url, APP);
+async function launchApp(d) {
+  const wd = await WebDriver.launch(d.url, APP);
   step('session up');
   await wd.setWindowRect({ width: 1280, height: 800 }).catch((e) => step(`window rect: ${e.message}`));
   await wd.waitFor('return document.body.dataset.ready === "true";', { what: 'the main window to render', timeoutMs: 30_000 });
@@ -227,6 +232,8 @@ test('first run: native consent with PAT paste, tools through the gateway, Disco
       assert.equal((await secretToolLookup(accountId)).trim(), pat, 'the keychain holds the PAT');
       await assertNoSecretsInFiles(dataDir, { pat, access: accessToken });
       await assertNoSecretsInFiles(process.env.HOME, { pat }, () => false);
+      // Nor in anything the app logged (it logs to tauri-driver's output).
+      assertNoSecretsInOutput(driver, { pat, access: accessToken });
     });
   });
 });
@@ -271,4 +278,34 @@ test('a second launch forwards its spor-companion:// link to the running app, wh
       await shot(wd, 'add-account-from-link');
     });
   });
+});
+
+test('without a keychain the window says why, serves nothing and stores nothing', { timeout: 120_000 }, async () => {
+  const noKeychainDir = await tempDir('spor-desktop-nokeychain-');
+  const port = await freePort();
+  // A session bus that does not exist: no Secret Service to keep tokens in.
+  const bare = await startDriver({
+    SPOR_COMPANION_DATA_DIR: noKeychainDir,
+    SPOR_COMPANION_PORT: String(port),
+    DBUS_SESSION_BUS_ADDRESS: `unix:path=${noKeychainDir}/no-such-bus`,
+  });
+  try {
+    await withDiagnostics('desktop-no-keychain', { procs: () => [bare], page: () => undefined }, async () => {
+      await withApp(async (wd) => {
+        await wd.waitVisible('#fatal-banner', { what: 'the start-up error' });
+        const text = await wd.exec('return document.querySelector("#fatal-text").textContent;');
+        assert.match(text, /keeps your tokens in the system keychain, and none is available/);
+        assert.doesNotMatch(text, /--secret-store/, 'no daemon-only advice in the app');
+        assert.equal(await wd.exec('return document.querySelector("#columns").hidden;'), true);
+        assert.equal(await wd.exec('return document.querySelector("#status-text").textContent;'), 'Not running');
+        await shot(wd, 'no-keychain');
+        const res = await fetch(`http://127.0.0.1:${port}/mcp`, { method: 'POST', signal: AbortSignal.timeout(5_000) }).catch((e) => e);
+        assert.ok(res instanceof Error, 'nothing listens without the core');
+        const r = await run('ls', ['-A', noKeychainDir]);
+        assert.doesNotMatch(r.stdout, /secrets\.json/, 'no silent fallback to a secrets file');
+      }, bare);
+    });
+  } finally {
+    await bare.kill();
+  }
 });
