@@ -7,7 +7,7 @@ use crate::events::Event;
 use crate::secrets::SecretError;
 use crate::sensitive::Sensitive;
 use crate::state::AppState;
-use crate::store::{Account, AccountKind, NewAccount, StoreError};
+use crate::store::{Account, AccountKind, NewAccount, RejectReason, StoreError};
 use crate::tokens;
 use crate::upstream::{normalize_server_url, UpstreamError};
 
@@ -102,19 +102,31 @@ pub async fn paste_token(
     server: Option<&str>,
     pat: Sensitive<String>,
 ) -> Result<Added, AccountError> {
+    counted_paste(state, async {
+        let server = match server.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) => s.to_string(),
+            None => crate::consent::known_server(state)
+                .await
+                .ok_or(AccountError::ServerRequired)?,
+        };
+        add_spor_account(state, &server, None, pat).await
+    })
+    .await
+}
+
+/// Runs a paste unless too many were rejected in the last minute, and
+/// counts it when the token was refused or malformed (brute force).
+async fn counted_paste(
+    state: &AppState,
+    paste: impl std::future::Future<Output = Result<Added, AccountError>>,
+) -> Result<Added, AccountError> {
     if !state.paste_allowed() {
         return Err(AccountError::TooManyPastes);
     }
-    let server = match server.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(s) => s.to_string(),
-        None => crate::consent::known_server(state)
-            .await
-            .ok_or(AccountError::ServerRequired)?,
-    };
-    let result = add_spor_account(state, &server, None, pat).await;
+    let result = paste.await;
     if matches!(
         result,
-        Err(AccountError::Rejected(_) | AccountError::NotAPat)
+        Err(AccountError::Rejected(_) | AccountError::NotAPat | AccountError::InvalidToken)
     ) {
         state.note_rejected_paste();
     }
@@ -128,41 +140,34 @@ pub async fn replace_token(
     account_id: &str,
     pat: Sensitive<String>,
 ) -> Result<Added, AccountError> {
-    if !state.paste_allowed() {
-        return Err(AccountError::TooManyPastes);
-    }
-    let account = state
-        .store
-        .account(account_id.to_string())
-        .await?
-        .ok_or_else(|| AccountError::NotFound(account_id.to_string()))?;
-    let pat = trimmed(pat);
-    let result = match account.kind {
-        AccountKind::Spor => {
-            match validate_spor(state, &account.server, Some(&account.mcp_url), &pat).await {
-                Ok((new, _)) if new.org != account.org => Err(AccountError::WrongOrg {
-                    expected: account.org.clone(),
-                    found: new.org,
-                }),
-                Ok((new, warnings)) => store_validated(state, new, pat, warnings).await,
-                Err(e) => Err(e),
+    counted_paste(state, async {
+        let account = state
+            .store
+            .account(account_id.to_string())
+            .await?
+            .ok_or_else(|| AccountError::NotFound(account_id.to_string()))?;
+        let pat = trimmed(pat);
+        match account.kind {
+            AccountKind::Spor => {
+                match validate_spor(state, &account.server, Some(&account.mcp_url), &pat).await {
+                    Ok((new, _)) if new.org != account.org => Err(AccountError::WrongOrg {
+                        expected: account.org.clone(),
+                        found: new.org,
+                    }),
+                    Ok((new, warnings)) => store_validated(state, new, pat, warnings).await,
+                    Err(e) => Err(e),
+                }
+            }
+            AccountKind::Generic => {
+                let label = account
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| account.server.clone());
+                add_generic_account(state, &account.mcp_url, &label, pat).await
             }
         }
-        AccountKind::Generic => {
-            let label = account
-                .name
-                .clone()
-                .unwrap_or_else(|| account.server.clone());
-            add_generic_account(state, &account.mcp_url, &label, pat).await
-        }
-    };
-    if matches!(
-        result,
-        Err(AccountError::Rejected(_) | AccountError::NotAPat | AccountError::InvalidToken)
-    ) {
-        state.note_rejected_paste();
-    }
-    result
+    })
+    .await
 }
 
 /// Validates a PAT with `GET /v1/me` and stores it (new account, or replacing
@@ -393,4 +398,28 @@ pub async fn remove_account(
         revoked_grants: revoked,
         revoked_upstream: revoke_upstream,
     })
+}
+
+/// The upstream refused an account's token: marks it rejected (or expired)
+/// and ends every grant minted from it in one transaction, then tells the
+/// listeners (open streams end, windows update). Returns the ended grants.
+pub async fn reject(
+    state: &AppState,
+    account_id: &str,
+    reason: RejectReason,
+) -> Result<Vec<String>, StoreError> {
+    let revoked = state
+        .store
+        .reject_account(account_id.to_string(), reason, state.now())
+        .await?;
+    for g in &revoked {
+        state.events.emit(Event::GrantRevoked {
+            grant_id: g.clone(),
+        });
+    }
+    state.events.emit(Event::AccountRejected {
+        account_id: account_id.to_string(),
+    });
+    tracing::warn!(account = %account_id, grants_revoked = revoked.len(), "the upstream rejected the stored token; its grants were revoked");
+    Ok(revoked)
 }

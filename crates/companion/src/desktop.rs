@@ -754,19 +754,7 @@ pub async fn check_upstreams(state: &AppState) -> Result<Vec<Reachability>, Desk
                 message,
             }) => {
                 let reason = crate::upstream::reject_reason_of(&message);
-                let revoked = state
-                    .store
-                    .reject_account(a.id.clone(), reason, state.now())
-                    .await?;
-                for g in revoked {
-                    state
-                        .events
-                        .emit(crate::events::Event::GrantRevoked { grant_id: g });
-                }
-                state.events.emit(crate::events::Event::AccountRejected {
-                    account_id: a.id.clone(),
-                });
-                tracing::warn!(account = %a.id, "the server rejected the stored token");
+                accounts::reject(state, &a.id, reason).await?;
                 (true, None)
             }
             Err(e @ (UpstreamError::Unreachable { .. } | UpstreamError::Timeout { .. })) => {

@@ -53,8 +53,10 @@ function freePort() {
 
 async function shot(wd, name) {
   await mkdir(SHOTS, { recursive: true });
-  // Let transitions settle; the picture is an artifact, not an assertion.
-  await new Promise((r) => setTimeout(r, 400));
+  // Pictures after the finite animations (dialogs rising, toasts) ended;
+  // spinners and pulses run forever and are left out.
+  await wd.waitFor(`return document.getAnimations().every((a) =>
+    a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity);`, { what: 'animations to end' });
   await writeFile(join(SHOTS, `${name}.png`), await wd.screenshot());
 }
 

@@ -17,7 +17,6 @@ use serde_json::Value;
 use super::bearer::{challenge, Bearer};
 use super::peek::{peek, Peek};
 use super::Principal;
-use crate::events::Event;
 use crate::oauth::LocalHost;
 use crate::sensitive::Sensitive;
 use crate::state::AppState;
@@ -448,21 +447,8 @@ pub async fn handle(
             Ok(Some(body)) => crate::upstream::reject_reason(&body),
             _ => crate::store::RejectReason::Refused,
         };
-        match state
-            .store
-            .reject_account(account.id.clone(), reason, state.now())
-            .await
-        {
-            Ok(revoked) => {
-                for g in revoked {
-                    state.events.emit(Event::GrantRevoked { grant_id: g });
-                }
-                state.events.emit(Event::AccountRejected {
-                    account_id: account.id.clone(),
-                });
-                tracing::warn!(account = %account.id, "the upstream rejected the stored token; its grants were revoked");
-            }
-            Err(e) => tracing::error!(error = %e, "could not record the rejected token"),
+        if let Err(e) = crate::accounts::reject(&state, &account.id, reason).await {
+            tracing::error!(error = %e, "could not record the rejected token");
         }
         return challenge(
             &host,

@@ -185,6 +185,24 @@ fn is_loopback_host(h: &url::Host<&str>) -> bool {
     }
 }
 
+/// A request that got no HTTP answer: timed out, or could not connect or send.
+fn transport_error(url: &str, e: &reqwest::Error) -> UpstreamError {
+    if e.is_timeout() {
+        UpstreamError::Timeout {
+            url: url.to_string(),
+        }
+    } else {
+        UpstreamError::Unreachable {
+            url: url.to_string(),
+            reason: if e.is_connect() {
+                "connection failed".into()
+            } else {
+                "request failed".into()
+            },
+        }
+    }
+}
+
 /// An HTTP client for upstream REST calls, with bounded timeouts and no
 /// redirects (a redirect could carry the bearer token elsewhere).
 #[derive(Debug, Clone)]
@@ -217,22 +235,11 @@ impl Upstream {
         url: &str,
         pat: &Sensitive<String>,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let resp = req.bearer_auth(pat.expose()).send().await.map_err(|e| {
-            if e.is_timeout() {
-                UpstreamError::Timeout {
-                    url: url.to_string(),
-                }
-            } else {
-                UpstreamError::Unreachable {
-                    url: url.to_string(),
-                    reason: if e.is_connect() {
-                        "connection failed".into()
-                    } else {
-                        "request failed".into()
-                    },
-                }
-            }
-        })?;
+        let resp = req
+            .bearer_auth(pat.expose())
+            .send()
+            .await
+            .map_err(|e| transport_error(url, &e))?;
         let status = resp.status().as_u16();
         if resp.status().is_success() {
             return Ok(resp);
@@ -276,14 +283,7 @@ impl Upstream {
     pub async fn probe(&self, url: &str) -> Result<(), UpstreamError> {
         match tokio::time::timeout(Duration::from_secs(5), self.http.get(url).send()).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(UpstreamError::Unreachable {
-                url: url.to_string(),
-                reason: if e.is_connect() {
-                    "connection failed".into()
-                } else {
-                    "request failed".into()
-                },
-            }),
+            Ok(Err(e)) => Err(transport_error(url, &e)),
             Err(_) => Err(UpstreamError::Timeout {
                 url: url.to_string(),
             }),

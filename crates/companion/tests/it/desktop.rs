@@ -19,7 +19,7 @@ use spor_companion::desktop::{
 use spor_companion::events::Event;
 use spor_companion::sensitive::Sensitive;
 use spor_companion::state::Limits;
-use spor_companion::store::{AccountKind, AccountStatus, CallRecord, NewAccount, RejectReason};
+use spor_companion::store::{AccountStatus, CallRecord, RejectReason};
 use spor_companion::tokens;
 
 use crate::support::{
@@ -84,34 +84,6 @@ async fn calls_when(h: &Harness, grant_id: &str, n: usize) -> Vec<CallRecord> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the call log never reached {n} rows: {calls:?}");
-}
-
-/// Stores a Spor account for `pat` on `server`, bypassing validation.
-async fn store_account_at(h: &Harness, id: &str, server: &str, org: &str, pat: &str) {
-    h.state
-        .store
-        .upsert_account(
-            id.to_string(),
-            NewAccount {
-                kind: AccountKind::Spor,
-                server: server.to_string(),
-                mcp_url: format!("{server}/mcp"),
-                org: org.to_string(),
-                person: Some("p_alice".into()),
-                name: Some("Alice Example".into()),
-                email: Some("alice@example.com".into()),
-                bound: true,
-                is_admin: false,
-                pat_hash: tokens::hash(pat),
-            },
-            h.now(),
-        )
-        .await
-        .expect("upsert account");
-    h.state
-        .secrets
-        .set(id, &Sensitive::new(pat.to_string()))
-        .expect("store PAT");
 }
 
 fn free_to_bind(port: u16) -> bool {
@@ -1022,7 +994,8 @@ async fn check_upstreams_marks_an_expired_token_expired() {
 async fn check_upstreams_reports_a_closed_port_unreachable_and_keeps_the_account() {
     let h = Harness::start().await;
     let server = format!("http://127.0.0.1:{}", closed_port().await);
-    store_account_at(&h, "acct_gone", &server, "acme", PAT).await;
+    h.store_account("acct_gone", &server, &format!("{server}/mcp"), "acme", PAT)
+        .await;
     let c = h.connect_as("acct_gone").await;
     let checked = desktop::check_upstreams(&h.state).await.expect("checked");
     assert_eq!(checked.len(), 1, "{checked:?}");

@@ -813,13 +813,21 @@ impl Harness {
     pub async fn add_account_with_mcp(&self, pat: &str, org: &str, mcp_url: &str) -> String {
         self.upstream.allow(pat, org);
         let id = format!("acct_{org}");
+        let server = self.upstream.url.clone();
+        self.store_account(&id, &server, mcp_url, org, pat).await;
+        id
+    }
+
+    /// Stores an account row and its PAT directly, for any server (the fake
+    /// upstream is not told about the PAT).
+    pub async fn store_account(&self, id: &str, server: &str, mcp_url: &str, org: &str, pat: &str) {
         self.state
             .store
             .upsert_account(
-                id.clone(),
+                id.to_string(),
                 NewAccount {
                     kind: AccountKind::Spor,
-                    server: self.upstream.url.clone(),
+                    server: server.to_string(),
                     mcp_url: mcp_url.to_string(),
                     org: org.to_string(),
                     person: Some("p_alice".into()),
@@ -835,9 +843,8 @@ impl Harness {
             .expect("upsert account");
         self.state
             .secrets
-            .set(&id, &Sensitive::new(pat.to_string()))
+            .set(id, &Sensitive::new(pat.to_string()))
             .expect("store PAT");
-        id
     }
 
     /// The authorization request parameters of a well-behaved client.

@@ -62,8 +62,9 @@ async fn shutdown_signal() {
 }
 
 async fn run_serve(kind: SecretStoreKind, data_dir: PathBuf, serve: ServeArgs) -> Result<()> {
+    // Checked before the data dir is opened, so a bad address creates nothing.
     if !server::is_loopback(&serve.listen) {
-        bail!("refusing to listen on {}: Spor Companion only listens on loopback (127.0.0.1 or [::1])", serve.listen);
+        return Err(StartError::NotLoopback(serve.listen).into());
     }
     let default_server = match serve.server.as_deref() {
         Some(s) => Some(spor_companion::upstream::normalize_server_url(s)?),
