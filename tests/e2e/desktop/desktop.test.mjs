@@ -117,7 +117,35 @@ async function withApp(fn, d = driver) {
   }
 }
 
+// The single-instance plugin's D-Bus name (`identifier` + ".SingleInstance").
+const INSTANCE_NAME = 'app.spor.companion.SingleInstance';
+
+/**
+ * Waits until no app owns the single-instance name. A closed session's app
+ * may take a moment to exit; one launched before that would hand over to it
+ * and exit at once, leaving WebDriver waiting for a window.
+ */
+async function waitNoInstance({ timeoutMs = 15_000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!(await instanceRunning())) return;
+    if (Date.now() > deadline) throw new Error(`an earlier app still owns ${INSTANCE_NAME} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Whether an app owns the single-instance name on this session bus. */
+async function instanceRunning() {
+  const r = await run('dbus-send', ['--session', '--print-reply', '--dest=org.freedesktop.DBus',
+    '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner', `string:${INSTANCE_NAME}`], { timeoutMs: 5_000 });
+  assert.equal(r.code, 0, `dbus-send failed: ${r.stderr}`);
+  const m = /boolean (true|false)/.exec(r.stdout);
+  assert.ok(m, `unexpected dbus-send answer: ${r.stdout}`);
+  return m[1] === 'true';
+}
+
 async function launchApp(d) {
+  await waitNoInstance();
   const wd = await WebDriver.launch(d.url, APP);
   step('session up');
   await wd.setWindowRect({ width: 1280, height: 800 }).catch((e) => step(`window rect: ${e.message}`));
@@ -268,6 +296,7 @@ test('second run on the same data: consent without asking for the PAT again', { 
 test('a second launch forwards its spor-companion:// link to the running app, which opens add-account prefilled', { timeout: 120_000 }, async () => {
   await withDiagnostics('desktop-deep-link', { procs: () => [driver], page: () => undefined }, async () => {
     await withApp(async (wd) => {
+      assert.equal(await instanceRunning(), true, `the running app owns ${INSTANCE_NAME}`);
       const link = `spor-companion://add-account?server=${encodeURIComponent(sandbox.url)}&token=spor_pat_from_a_link_must_be_ignored`;
       const second = await run(APP, [link], {
         env: { SPOR_COMPANION_DATA_DIR: dataDir, SPOR_COMPANION_PORT: String(appPort) },
