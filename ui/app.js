@@ -8,6 +8,7 @@ import {
 } from './views.js';
 import { initDialogs, openAddAccount, openReplace } from './dialogs.js';
 import * as consent from './consent.js';
+import { openConnect, loadHosts } from './connect.js';
 
 // ---------------------------------------------------------------- overview
 
@@ -224,7 +225,7 @@ async function initEvents() {
 function initStatic() {
   hydrateIcons();
   $('#copy-mcp-url').addEventListener('click', (ev) => copy($('#mcp-url').textContent, ev.currentTarget));
-  $('#copy-claude-command').addEventListener('click', (ev) => copy($('#claude-command').textContent, ev.currentTarget));
+  $('#open-connect').addEventListener('click', () => openConnect());
   $('#copy-data-dir').addEventListener('click', (ev) => copy($('#data-dir').textContent, ev.currentTarget));
   $('#add-account').addEventListener('click', () => openAddAccount());
   initDialogs();
@@ -236,6 +237,8 @@ function initStatic() {
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') {
       refreshTimes();
+      // The person may have edited an assistant's settings meanwhile.
+      loadHosts({ force: true });
       scheduleRefresh(0);
     }
   });

@@ -3,6 +3,7 @@
 import { h, $, clear, show, icon, timeEl, relTime, fullTime, clockTime, onDay, plural, errorText } from './dom.js';
 import { invoke, toast, toastError, busy, state } from './core.js';
 import { openReplace, openRemove } from './dialogs.js';
+import { loadHosts, placeConnect } from './connect.js';
 
 // ---------------------------------------------------------------- status
 
@@ -86,7 +87,8 @@ function renderHowTo(server) {
   const ov = state.overview;
   const url = (server && server.mcpUrl) || (server && server.port ? `http://127.0.0.1:${server.port}/mcp` : 'http://127.0.0.1:7767/mcp');
   $('#howto-url').textContent = url;
-  $('#claude-command').textContent = (ov && ov.claudeCommand) || `claude mcp add --transport http spor ${url}`;
+  // The hosts' state depends on the URL (a new port makes entries outdated).
+  if (ov && server && (server.state === 'running' || server.state === 'port_in_use')) loadHosts({ url });
 }
 
 // ---------------------------------------------------------------- account banners
@@ -184,6 +186,7 @@ export function renderAssistants() {
   show(count, assistants.length > 0);
   show(list, assistants.length > 0);
   show($('#assistants-empty'), assistants.length === 0);
+  placeConnect(assistants.length === 0);
   for (const id of Array.from(state.expanded)) {
     if (!assistants.some((a) => a.id === id)) state.expanded.delete(id);
   }

@@ -1,9 +1,10 @@
 //! The window's commands: each one unpacks its arguments and delegates to
 //! `spor_companion::desktop`. Errors arrive in the page as `{code, message}`.
 
+use spor_companion::connect::Host;
 use spor_companion::desktop::{
-    self, AccountAdded, ActivityView, ConsentView, DesktopError, Overview, Reachability,
-    RemovedView, ServerStatus,
+    self, AccountAdded, ActivityView, ConnectAction, ConnectedView, Connector, ConsentView,
+    DesktopError, HostView, Overview, Reachability, RemovedView, ServerStatus,
 };
 use spor_companion::sensitive::Sensitive;
 use tauri::{AppHandle, State};
@@ -123,6 +124,32 @@ pub async fn use_port(app: AppHandle, boot: State<'_, Boot>, port: u32) -> Resul
     let status = core(&boot)?.server.use_port(port).await?;
     ui::server_changed(&app, &status);
     Ok(status)
+}
+
+/// What the app connects assistants with; Claude Desktop runs this very
+/// binary as its bridge (`spor-companion bridge URL`).
+fn connector() -> Result<Connector> {
+    let exe =
+        std::env::current_exe().map_err(|e| os_error("Cannot tell where Spor Companion is", e))?;
+    Ok(Connector::from_env(exe))
+}
+
+/// The assistants that can be connected, and whether each one is.
+#[tauri::command]
+pub async fn connect_hosts(boot: State<'_, Boot>) -> Result<Vec<HostView>> {
+    let status = core(&boot)?.server.status().await;
+    Ok(desktop::connect_hosts(&connector()?, &status).await)
+}
+
+/// Add Spor Companion to an assistant, or take it out.
+#[tauri::command]
+pub async fn connect_host(
+    boot: State<'_, Boot>,
+    host: Host,
+    action: ConnectAction,
+) -> Result<ConnectedView> {
+    let status = core(&boot)?.server.status().await;
+    desktop::connect_host(&connector()?, &status, host, action).await
 }
 
 /// Put text on the clipboard.

@@ -16,6 +16,19 @@ mod webview2;
 use tauri::{Manager, RunEvent, WindowEvent};
 
 fn main() {
+    // Hosts that only run local programs (Claude Desktop) start
+    // `spor-companion bridge URL`: a stdio relay, with no window and no
+    // single-instance hand-over to a running app.
+    let mut argv = std::env::args_os().skip(1).peekable();
+    if argv.peek().is_some_and(|a| a == "bridge") {
+        let code = spor_companion::bridge::main_from_args(argv);
+        std::process::exit(if code == std::process::ExitCode::SUCCESS {
+            0
+        } else {
+            1
+        });
+    }
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -62,6 +75,8 @@ fn main() {
             commands::activity,
             commands::check_upstreams,
             commands::use_port,
+            commands::connect_hosts,
+            commands::connect_host,
             commands::copy_text,
             commands::get_autostart,
             commands::set_autostart,

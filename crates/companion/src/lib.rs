@@ -13,11 +13,16 @@
 //! - [`secrets`]: PAT storage — OS keychain, or an explicit `0600` file.
 //! - [`control`]: the same-user Unix socket the CLI drives the daemon through.
 //! - [`service`]: a running server + control socket, started and stopped as one.
+//! - [`bridge`]: the stdio ↔ Streamable HTTP bridge (an OAuth client of the
+//!   companion) that stdio-only hosts such as Claude Desktop run.
+//! - [`connect`]: adding `spor` to assistants' configs (files or `claude mcp`).
 //! - [`desktop`]: what a graphical app shows and does, as serializable views.
 //! - [`state`], [`events`], [`clock`], [`tokens`], [`sensitive`]: shared plumbing.
 
 pub mod accounts;
+pub mod bridge;
 pub mod clock;
+pub mod connect;
 pub mod consent;
 pub mod control;
 pub mod desktop;

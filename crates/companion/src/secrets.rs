@@ -14,6 +14,37 @@ use crate::sensitive::Sensitive;
 pub const KEYCHAIN_SERVICE: &str = "spor-companion";
 /// File name of the file store inside the data dir.
 pub const FILE_STORE_NAME: &str = "secrets.json";
+/// Keychain service of the stdio bridge's own OAuth credentials.
+pub const BRIDGE_KEYCHAIN_SERVICE: &str = "spor-companion-bridge";
+/// File name of the bridge's file store inside the data dir.
+pub const BRIDGE_FILE_STORE_NAME: &str = "bridge-secrets.json";
+
+/// Whose secrets a store holds: the companion's PATs, or the bridge's tokens
+/// as a client of the companion. Kept apart so neither can read or clobber
+/// the other's entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vault {
+    /// Personal access tokens, one per account.
+    Pats,
+    /// The bridge's client registration and tokens, one per server and host.
+    Bridge,
+}
+
+impl Vault {
+    fn keychain_service(self) -> &'static str {
+        match self {
+            Self::Pats => KEYCHAIN_SERVICE,
+            Self::Bridge => BRIDGE_KEYCHAIN_SERVICE,
+        }
+    }
+
+    fn file_name(self) -> &'static str {
+        match self {
+            Self::Pats => FILE_STORE_NAME,
+            Self::Bridge => BRIDGE_FILE_STORE_NAME,
+        }
+    }
+}
 
 /// Which secret store to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -91,9 +122,20 @@ impl SecretStore {
     /// Opens the store of the given kind; the keychain is probed so an
     /// unavailable one is reported now rather than at first use.
     pub fn open(kind: SecretStoreKind, data_dir: &Path) -> Result<Self, SecretError> {
+        Self::open_vault(Vault::Pats, kind, data_dir)
+    }
+
+    /// Like [`SecretStore::open`], for the given vault.
+    pub fn open_vault(
+        vault: Vault,
+        kind: SecretStoreKind,
+        data_dir: &Path,
+    ) -> Result<Self, SecretError> {
         match kind {
-            SecretStoreKind::Keychain => Ok(Self::new(KeychainStore::probe()?)),
-            SecretStoreKind::File => Ok(Self::new(FileStore::new(data_dir.join(FILE_STORE_NAME)))),
+            SecretStoreKind::Keychain => Ok(Self::new(KeychainStore::probe(vault)?)),
+            SecretStoreKind::File => {
+                Ok(Self::new(FileStore::new(data_dir.join(vault.file_name()))))
+            }
         }
     }
 
@@ -151,7 +193,9 @@ impl SecretStore {
 
 /// The OS keychain through the `keyring` crate.
 #[derive(Debug)]
-pub struct KeychainStore;
+pub struct KeychainStore {
+    service: &'static str,
+}
 
 /// Turns a keyring error into ours without ever formatting its payload
 /// (some variants carry the secret's bytes).
@@ -176,9 +220,11 @@ fn keyring_error(e: keyring::Error) -> SecretError {
 
 impl KeychainStore {
     /// Connects to the platform keychain, failing clearly if there is none.
-    pub fn probe() -> Result<Self, SecretError> {
+    pub fn probe(vault: Vault) -> Result<Self, SecretError> {
         match keyring::Entry::store_status() {
-            Ok(()) => Ok(Self),
+            Ok(()) => Ok(Self {
+                service: vault.keychain_service(),
+            }),
             Err(e) => Err(SecretError::KeychainUnavailable(match e {
                 keyring::Error::PlatformFailure(p) | keyring::Error::NoStorageAccess(p) => {
                     p.to_string()
@@ -188,14 +234,14 @@ impl KeychainStore {
         }
     }
 
-    fn entry(account: &str) -> Result<keyring::Entry, SecretError> {
-        keyring::Entry::new(KEYCHAIN_SERVICE, account).map_err(keyring_error)
+    fn entry(&self, account: &str) -> Result<keyring::Entry, SecretError> {
+        keyring::Entry::new(self.service, account).map_err(keyring_error)
     }
 }
 
 impl SecretBackend for KeychainStore {
     fn get(&self, account: &str) -> Result<Option<Sensitive<String>>, SecretError> {
-        match Self::entry(account)?.get_password() {
+        match self.entry(account)?.get_password() {
             Ok(p) => Ok(Some(Sensitive::new(p))),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(e) => Err(keyring_error(e)),
@@ -203,13 +249,13 @@ impl SecretBackend for KeychainStore {
     }
 
     fn set(&self, account: &str, secret: &Sensitive<String>) -> Result<(), SecretError> {
-        Self::entry(account)?
+        self.entry(account)?
             .set_password(secret.expose())
             .map_err(keyring_error)
     }
 
     fn delete(&self, account: &str) -> Result<(), SecretError> {
-        match Self::entry(account)?.delete_credential() {
+        match self.entry(account)?.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(keyring_error(e)),
         }

@@ -128,3 +128,22 @@ pub fn mcp_url(addr: SocketAddr) -> String {
     };
     format!("http://{host}:{}/mcp", addr.port())
 }
+
+/// Resolves on Ctrl-C, or SIGTERM on Unix: how a daemon or a bridge is asked to stop.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -12,11 +12,15 @@
 // 2. Second run on the same data: consent without a PAT prompt (paste once).
 // 3. A second launch with a spor-companion:// link is forwarded to the
 //    running app (single instance) and opens the add-account form prefilled.
+// 4. "Connect assistant" → "Add to Claude Desktop" writes the app itself as
+//    the bridge into $HOME/.config/Claude/claude_desktop_config.json, and
+//    Remove takes exactly that entry out again.
 // Screenshots of the main window and the consent view: artifacts/desktop/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { realpathSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { freePort } from '../lib/net.mjs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ARTIFACTS_DIR, withDiagnostics } from '../lib/artifacts.mjs';
@@ -40,16 +44,6 @@ after(async () => {
   await removeTempDirs();
 });
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function shot(wd, name) {
   await mkdir(SHOTS, { recursive: true });
@@ -196,6 +190,10 @@ test('first run: native consent with PAT paste, tools through the gateway, Disco
       assert.ok(size[0] >= 1200, `window resized for the screenshots: ${size}`);
       await wd.waitVisible('#assistants-empty');
       await wd.waitVisible('#accounts-empty');
+      // With no assistant yet, the connect buttons are in the empty state.
+      await wd.waitVisible('#assistants-empty #connect-list:not([data-loading]) #connect-claude-desktop[data-state="not-connected"]',
+        { what: 'the connect list' });
+      assert.equal(await wd.exec('return document.querySelector("#open-connect").hidden;'), true);
       await shot(wd, 'main-window-empty');
 
       step('assistant starts an authorization');
@@ -307,6 +305,40 @@ test('a second launch forwards its spor-companion:// link to the running app, wh
       assert.equal(await wd.exec('return document.querySelector("#add-server").value;'), sandbox.url, 'server prefilled from the link');
       assert.equal(await wd.exec('return document.querySelector("#add-token").value;'), '', 'a token is never taken from a link');
       await shot(wd, 'add-account-from-link');
+    });
+  });
+});
+
+test('connect: "Add to Claude Desktop" writes the app as the bridge, Remove takes the entry out', { timeout: 120_000 }, async () => {
+  await withDiagnostics('desktop-connect', { procs: () => [driver], page: () => undefined }, async () => {
+    await withApp(async (wd) => {
+      // run.sh gives the app a throw-away HOME; this is where Claude Desktop reads on Linux.
+      const config = join(process.env.HOME, '.config', 'Claude', 'claude_desktop_config.json');
+      // Assistants exist by now (the second run's), so the list is behind the header button.
+      await wd.waitFor('return document.querySelectorAll("#assistants [data-grant-id]").length > 0;', { what: 'a connected assistant' });
+      await wd.waitVisible('#open-connect', { what: 'the Connect assistant button' });
+      await wd.click('#open-connect');
+      await wd.waitVisible('#connect-dialog #connect-list:not([data-loading]) #connect-claude-desktop[data-state="not-connected"]',
+        { what: 'Claude Desktop, not connected' });
+      const label = await wd.exec('return document.querySelector(\'#connect-claude-desktop button[data-action="write"]\').textContent;');
+      assert.equal(label, 'Add to Claude Desktop');
+
+      step('adding to Claude Desktop');
+      await wd.click('#connect-claude-desktop button[data-action="write"]');
+      await wd.waitVisible('#connect-claude-desktop[data-state="connected"]', { what: 'Claude Desktop connected' });
+      const written = JSON.parse(await readFile(config, 'utf8'));
+      assert.deepEqual(written, { mcpServers: { spor: { command: realpathSync(APP), args: ['bridge', mcpUrl()] } } });
+      const resultText = () => wd.exec('return document.querySelector("#connect-claude-desktop .connect-result").textContent;');
+      assert.equal(await resultText(), `Added spor to ${config}.`);
+      await shot(wd, 'connect-dialog');
+
+      step('removing from Claude Desktop');
+      await wd.click('#connect-claude-desktop button[data-action="remove"]');
+      await wd.waitVisible('#connect-claude-desktop[data-state="not-connected"]', { what: 'Claude Desktop disconnected' });
+      const after = JSON.parse(await readFile(config, 'utf8'));
+      assert.equal(after.mcpServers?.spor, undefined, 'the spor entry is gone');
+      assert.deepEqual(after, {}, 'the file the app created is left empty');
+      assert.match(await resultText(), /^Removed spor from .*claude_desktop_config\.json \(backup at .*\.spor-backup\)\.$/);
     });
   });
 });

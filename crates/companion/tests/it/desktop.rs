@@ -108,7 +108,10 @@ async fn overview_of_a_fresh_install_is_empty_and_names_the_mcp_url_and_secret_s
     assert_eq!(ov.server, running(&h));
     assert_eq!(
         ov.claude_command,
-        format!("claude mcp add --transport http spor {}", h.url("/mcp"))
+        format!(
+            "claude mcp add --transport http --scope user spor {}",
+            h.url("/mcp")
+        )
     );
     assert_eq!(ov.secret_store, "in-memory store (tests only)");
     assert_eq!(ov.data_dir, h.dir.path().display().to_string());
@@ -137,7 +140,7 @@ async fn overview_while_not_running_still_offers_the_command_for_the_wanted_port
         .expect("overview");
     assert_eq!(
         ov.claude_command,
-        "claude mcp add --transport http spor http://127.0.0.1:45678/mcp"
+        "claude mcp add --transport http --scope user spor http://127.0.0.1:45678/mcp"
     );
     assert_eq!(ov.server, status);
     h.stop().await;

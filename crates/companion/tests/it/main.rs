@@ -5,6 +5,8 @@
 
 mod accounts;
 mod authorize;
+mod bridge;
+mod connect;
 mod consent;
 mod control;
 mod desktop;

@@ -49,6 +49,11 @@ pub enum Command {
     /// List or disconnect connected assistants of the running daemon.
     #[command(subcommand)]
     Grants(GrantsCommand),
+    /// Add Spor Companion to an assistant's configuration (or take it out).
+    Connect(ConnectArgs),
+    /// Speak MCP over stdin/stdout for hosts that run local programs
+    /// (Claude Desktop), relaying to the companion as a signed-in client.
+    Bridge(spor_companion::bridge::BridgeArgs),
 }
 
 /// `serve` options.
@@ -60,6 +65,33 @@ pub struct ServeArgs {
     /// Spor server (REST base URL) offered when the first token is pasted.
     #[arg(long, env = "SPOR_COMPANION_SERVER", value_name = "URL")]
     pub server: Option<String>,
+}
+
+/// `connect` options.
+#[derive(Debug, ClapArgs)]
+#[command(group = clap::ArgGroup::new("action").args(["print", "write", "remove"]))]
+pub struct ConnectArgs {
+    /// The assistant.
+    #[arg(value_enum)]
+    pub host: spor_companion::connect::Host,
+    /// Show what would be added and where; change nothing (the default).
+    #[arg(long)]
+    pub print: bool,
+    /// Add (or update) the `spor` entry.
+    #[arg(long)]
+    pub write: bool,
+    /// Remove the `spor` entry.
+    #[arg(long)]
+    pub remove: bool,
+    /// Claude Desktop: run our built-in bridge, or `npx mcp-remote` (needs Node.js).
+    #[arg(long, value_enum, default_value = "bridge")]
+    pub via: spor_companion::connect::Via,
+    /// The MCP URL [default: http://127.0.0.1:<configured port>/mcp].
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Edit this config file instead of the host's usual one.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 }
 
 /// `account` subcommands.

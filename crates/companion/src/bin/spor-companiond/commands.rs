@@ -27,6 +27,11 @@ pub async fn run(args: Args) -> Result<()> {
         Command::Account(cmd) => run_account(kind, data_dir, cmd).await,
         Command::Consent(cmd) => run_consent(data_dir, cmd).await,
         Command::Grants(cmd) => run_grants(data_dir, cmd).await,
+        Command::Connect(cmd) => {
+            let explicit_dir = args.data_dir.is_some();
+            crate::connect::run(cmd, kind, data_dir, explicit_dir).await
+        }
+        Command::Bridge(bridge) => Ok(spor_companion::bridge::run(bridge, data_dir, kind).await?),
     }
 }
 
@@ -41,24 +46,6 @@ fn open(
         consent_mode: ConsentMode::Browser,
     };
     Ok(AppState::open(config, kind)?)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
 async fn run_serve(kind: SecretStoreKind, data_dir: PathBuf, serve: ServeArgs) -> Result<()> {
@@ -81,7 +68,7 @@ async fn run_serve(kind: SecretStoreKind, data_dir: PathBuf, serve: ServeArgs) -
     let mut out = std::io::stdout();
     writeln!(out, "listening on {}", service.mcp_url())?;
     out.flush()?;
-    shutdown_signal().await;
+    spor_companion::service::shutdown_signal().await;
     tracing::info!("shutting down");
     service.stop().await.context("server task failed")
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod connect;
 
 use std::process::ExitCode;
 
@@ -10,7 +11,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
-    let default_level = if matches!(args.command, cli::Command::Serve(_)) {
+    let default_level = if matches!(
+        args.command,
+        cli::Command::Serve(_) | cli::Command::Bridge(_)
+    ) {
         "info"
     } else {
         "warn"
