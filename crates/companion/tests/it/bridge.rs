@@ -106,3 +106,38 @@ async fn a_token_another_bridge_renewed_is_taken_without_rotating_again() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_the_server_forgot_registers_again_before_asking_the_person() {
+    // `true` as the browser: nobody approves, so authorization times out
+    // after the (re-)registration this test is about.
+    std::env::set_var("BROWSER", "true");
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    let store = MemoryStore::default();
+    put(
+        &h,
+        &store,
+        "client_the_server_never_saw",
+        &c.tokens,
+        h.now() + THIRTY_DAYS,
+    );
+    let bridge = client(&h, &store);
+    let mine = bridge.access_token(None).await.expect("stored token");
+
+    let err = bridge
+        .renew(Some(&mine), None)
+        .await
+        .expect_err("nobody approves");
+    assert_eq!(
+        err.to_string(),
+        "nobody approved the connection within 1 s. Ask your assistant to connect again to retry."
+    );
+    let s = stored(&h, &store);
+    let fresh_id = s["client_id"].as_str().expect("client_id");
+    assert!(fresh_id.starts_with("client_") && fresh_id != "client_the_server_never_saw");
+    assert_ne!(fresh_id, c.client_id);
+    assert_eq!(s.get("access_token"), None, "the dead tokens are gone");
+    assert_eq!(s.get("refresh_token"), None);
+    h.stop().await;
+}
