@@ -366,6 +366,16 @@ test('spor-companiond bridge: refused URLs, a stopped companion, garbage input a
 
     // Denied in the browser: the host hears why; no token is stored, no grant made.
     w = await world();
+
+    // The host quits while consent is still open (nobody approves: `true`
+    // is the browser): SIGTERM ends the bridge at once, not at the timeout.
+    const waiting = await launch(w.companion.mcpUrl, { ...NO_DESKTOP, BROWSER: 'true' });
+    waiting.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: HOST } })}\n`);
+    await waiting.waitForLine(/approve the connection in your browser/, { stream: 'stderr', timeoutMs: 20_000 });
+    waiting.child.kill('SIGTERM');
+    const quit = await Promise.race([waiting.exitPromise, new Promise((_, rej) => setTimeout(() => rej(new Error(`bridge ignored SIGTERM during consent\n${waiting.tail()}`)), 15_000))]);
+    assert.deepEqual({ code: quit.code, signal: quit.signal }, { code: 0, signal: null }, waiting.tail());
+
     const denied = await launch(w.companion.mcpUrl, { ...w.browserEnv, SPOR_E2E_CONSENT_DECISION: 'deny' });
     const rpcDenied = new StdioRpc(denied);
     cleanups.push(async () => rpcDenied.close());

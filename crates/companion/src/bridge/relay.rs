@@ -238,8 +238,13 @@ impl Relay {
                 continue;
             };
             if msg.get("method").and_then(Value::as_str) == Some("initialize") {
-                // Everything after initialize needs its session: finish it first.
-                self.clone().initialize(line, msg).await;
+                // Everything after initialize needs its session: finish it
+                // first, but a host quitting during consent still ends us.
+                tokio::select! {
+                    () = self.clone().initialize(line, msg) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                    _ = &mut signal => break,
+                }
             } else {
                 while tasks.try_join_next().is_some() {}
                 tasks.spawn(self.clone().relay(line, msg));
