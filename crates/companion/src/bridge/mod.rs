@@ -165,8 +165,8 @@ pub async fn run(
     let store = SecretStore::open_vault(Vault::Bridge, kind, &data_dir)?;
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     let stdout = tokio::io::stdout();
-    let relay = Relay::new(url, args, data_dir, store)?;
-    relay.serve(stdin, stdout).await
+    let (relay, out) = Relay::new(url, args, data_dir, store)?;
+    relay.serve(out, stdin, stdout).await
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ const MAX_MESSAGE: usize = 32 * 1024 * 1024;
 const DRAIN: Duration = Duration::from_secs(3);
 /// JSON-RPC error code for failures of the bridge itself.
 const BRIDGE_ERROR: i64 = -32000;
+/// JSON-RPC error code for input that is not JSON.
+const PARSE_ERROR: i64 = -32700;
 
 /// What the bridge knows about the MCP session.
 #[derive(Default)]
@@ -49,12 +51,11 @@ pub(super) struct Relay {
     auth: OnceCell<Arc<OAuthClient>>,
     session: Mutex<Session>,
     out: mpsc::Sender<Out>,
-    out_rx: Mutex<Option<mpsc::Receiver<Out>>>,
     stopping: watch::Sender<bool>,
 }
 
 /// What goes to the host's stdout, in order.
-enum Out {
+pub(super) enum Out {
     Line(Vec<u8>),
     /// Everything before this has been queued: flush and stop.
     End,
@@ -75,9 +76,8 @@ fn lock_path(data_dir: &Path, key: &str) -> PathBuf {
         .join(format!("{}.lock", &digest[..16]))
 }
 
-fn error_response(id: &Value, message: &str) -> Vec<u8> {
-    let v =
-        json!({"jsonrpc": "2.0", "id": id, "error": {"code": BRIDGE_ERROR, "message": message}});
+fn error_response(id: &Value, code: i64, message: &str) -> Vec<u8> {
+    let v = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
     v.to_string().into_bytes()
 }
 
@@ -155,12 +155,14 @@ async fn read_line<R: AsyncBufRead + Unpin>(
 }
 
 impl Relay {
+    /// The relay, and the receiving end of what it writes to the host
+    /// (handed to [`Relay::serve`]).
     pub(super) fn new(
         url: Url,
         args: BridgeArgs,
         data_dir: PathBuf,
         store: SecretStore,
-    ) -> Result<Arc<Self>, BridgeError> {
+    ) -> Result<(Arc<Self>, mpsc::Receiver<Out>), BridgeError> {
         // No overall timeout: answers may be long SSE streams.
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -169,7 +171,7 @@ impl Relay {
             .map_err(|e| BridgeError::Url(e.to_string()))?;
         let (out, out_rx) = mpsc::channel(256);
         let (stopping, _) = watch::channel(false);
-        Ok(Arc::new(Self {
+        let relay = Arc::new(Self {
             url,
             args,
             data_dir,
@@ -178,13 +180,14 @@ impl Relay {
             auth: OnceCell::new(),
             session: Mutex::new(Session::default()),
             out,
-            out_rx: Mutex::new(Some(out_rx)),
             stopping,
-        }))
+        });
+        Ok((relay, out_rx))
     }
 
     pub(super) async fn serve<R, W>(
         self: Arc<Self>,
+        mut rx: mpsc::Receiver<Out>,
         mut input: R,
         mut output: W,
     ) -> Result<(), BridgeError>
@@ -192,12 +195,6 @@ impl Relay {
         R: AsyncBufRead + Unpin,
         W: tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let mut rx = self
-            .out_rx
-            .lock()
-            .await
-            .take()
-            .ok_or_else(|| BridgeError::Url("the bridge runs once".into()))?;
         let stopping = self.stopping.clone();
         let writer = tokio::spawn(async move {
             while let Some(Out::Line(mut line)) = rx.recv().await {
@@ -225,7 +222,8 @@ impl Relay {
                 Ok(l) => l,
                 Err(max) => {
                     let msg = format!("message larger than {max} bytes");
-                    self.emit(error_response(&Value::Null, &msg)).await;
+                    self.emit(error_response(&Value::Null, BRIDGE_ERROR, &msg))
+                        .await;
                     continue;
                 }
             };
@@ -233,8 +231,9 @@ impl Relay {
                 continue;
             }
             let Ok(msg) = serde_json::from_slice::<Value>(&line) else {
-                let v = json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "Parse error: not JSON"}});
-                self.emit(v.to_string().into_bytes()).await;
+                let parse_error =
+                    error_response(&Value::Null, PARSE_ERROR, "Parse error: not JSON");
+                self.emit(parse_error).await;
                 continue;
             };
             if msg.get("method").and_then(Value::as_str) == Some("initialize") {
@@ -332,7 +331,7 @@ impl Relay {
             let id = id.clone();
             async move {
                 match (is_request, id) {
-                    (true, Some(id)) => relay.emit(error_response(&id, &why)).await,
+                    (true, Some(id)) => relay.emit(error_response(&id, BRIDGE_ERROR, &why)).await,
                     _ => tracing::warn!("could not deliver a message: {why}"),
                 }
             }
@@ -401,6 +400,22 @@ impl Relay {
         h
     }
 
+    /// A POST of one JSON-RPC message, accepting JSON or SSE back.
+    fn post_message(
+        &self,
+        token: &Sensitive<String>,
+        session: Option<&str>,
+        protocol: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .post(self.url.clone())
+            .headers(self.headers(token, session, protocol))
+            .header(ACCEPT, "application/json, text/event-stream")
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+    }
+
     fn unreachable(&self, e: &reqwest::Error) -> String {
         if e.is_connect() {
             format!(
@@ -423,12 +438,7 @@ impl Relay {
     ) -> Reply {
         let protocol = self.session.lock().await.protocol.clone();
         let resp = self
-            .http
-            .post(self.url.clone())
-            .headers(self.headers(token, session, protocol.as_deref()))
-            .header(ACCEPT, "application/json, text/event-stream")
-            .header(CONTENT_TYPE, "application/json")
-            .body(body.to_vec())
+            .post_message(token, session, protocol.as_deref(), body.to_vec())
             .send()
             .await;
         let resp = match resp {
@@ -581,12 +591,7 @@ impl Relay {
             .clone()
             .ok_or("the host never initialized a session")?;
         let resp = self
-            .http
-            .post(self.url.clone())
-            .headers(self.headers(token, None, None))
-            .header(ACCEPT, "application/json, text/event-stream")
-            .header(CONTENT_TYPE, "application/json")
-            .body(init)
+            .post_message(token, None, None, init)
             .send()
             .await
             .map_err(|e| self.unreachable(&e))?;
@@ -609,12 +614,7 @@ impl Relay {
         let initialized =
             json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
         let _ = self
-            .http
-            .post(self.url.clone())
-            .headers(self.headers(token, session.as_deref(), protocol.as_deref()))
-            .header(ACCEPT, "application/json, text/event-stream")
-            .header(CONTENT_TYPE, "application/json")
-            .body(initialized)
+            .post_message(token, session.as_deref(), protocol.as_deref(), initialized)
             .send()
             .await;
         tracing::info!("session re-established");
