@@ -9,6 +9,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt as _;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 
@@ -144,6 +145,11 @@ pub async fn serve(
         shutdown.await;
         gateway.end_all();
     };
+    // Responses go out in small writes (SSE events, chunk ends); with Nagle's
+    // algorithm on, each waits for the client's delayed ACK (~40 ms).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

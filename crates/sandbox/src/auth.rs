@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 
 use crate::error::ApiError;
 use crate::server::AppState;
-use crate::store::{AuthOutcome, Caller, PAT_PREFIX};
+use crate::store::{hash_token, AuthOutcome, Caller, PAT_PREFIX};
 
 /// Extracts the live token's holder or rejects with a 401 envelope saying why.
 pub struct Authenticated(pub Caller);
@@ -19,9 +19,15 @@ impl FromRequestParts<AppState> for Authenticated {
         if !token.starts_with(PAT_PREFIX) {
             return Err(ApiError::unauthorized("invalid token"));
         }
+        if let Some(caller) = state.remembered(&hash_token(token)) {
+            return Ok(Self(caller));
+        }
         let token = token.to_owned();
         match state.with_store(move |s| s.authenticate(&token)).await? {
-            AuthOutcome::Valid(caller) => Ok(Self(caller)),
+            AuthOutcome::Valid(caller) => {
+                state.remember(&caller);
+                Ok(Self(caller))
+            }
             AuthOutcome::Unknown => Err(ApiError::unauthorized("invalid token")),
             AuthOutcome::Revoked => Err(ApiError::unauthorized("token revoked")),
             AuthOutcome::Expired => Err(ApiError::unauthorized("token expired")),

@@ -33,6 +33,11 @@ enum Command {
         /// Directory holding sandbox.db (created if missing).
         #[arg(long)]
         data_dir: PathBuf,
+        /// Accept a token checked once without asking the database again
+        /// (benchmarks: keeps this stand-in from being the bottleneck). A
+        /// token revoked while serving stays accepted until restart.
+        #[arg(long)]
+        remember_tokens: bool,
     },
     /// Mint a personal access token and print it (only it) on stdout.
     ///
@@ -72,7 +77,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { listen, data_dir } => serve(listen, data_dir),
+        Command::Serve {
+            listen,
+            data_dir,
+            remember_tokens,
+        } => serve(listen, data_dir, remember_tokens),
         Command::Mint {
             data_dir,
             name,
@@ -132,7 +141,7 @@ fn mint(data_dir: PathBuf, req: MintRequest) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<()> {
+fn serve(listen: SocketAddr, data_dir: PathBuf, remember_tokens: bool) -> anyhow::Result<()> {
     if !listen.ip().is_loopback() {
         bail!(
             "refusing to bind non-loopback address {listen}: spor-sandbox is a local test \
@@ -150,36 +159,49 @@ fn serve(listen: SocketAddr, data_dir: PathBuf) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {listen}"))?;
         let addr = listener.local_addr()?;
+        // Installed before the ready line: whoever reads it may stop us at once.
+        let stop = shutdown_signal();
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "listening on http://{addr}")?;
             out.flush()?;
         }
-        server::serve(listener, AppState::new(store, faults), shutdown_signal())
+        let mut state = AppState::new(store, faults);
+        if remember_tokens {
+            state = state.remembering_tokens();
+        }
+        server::serve(listener, state, stop)
             .await
             .context("serving")
     })
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM; the handlers are installed by the call
+/// itself, not on first poll. Must be called on the runtime.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(e) => {
-                eprintln!("spor-sandbox: cannot watch SIGTERM ({e}); Ctrl-C still works");
-                let _ = tokio::signal::ctrl_c().await;
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Some((term, int)),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("spor-sandbox: cannot watch SIGTERM/SIGINT ({e}); Ctrl-C still works");
+                None
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = handlers {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }

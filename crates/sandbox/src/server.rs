@@ -1,16 +1,18 @@
 //! Router assembly, shared state and the serve loop.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use anyhow::anyhow;
+use axum::serve::ListenerExt as _;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::faults::Faults;
-use crate::store::Store;
+use crate::store::{Caller, Store};
 use crate::{mcp, rest};
 
 /// State shared by every handler.
@@ -21,6 +23,8 @@ pub struct AppState {
     pub faults: Faults,
     /// Cancelled when the server shuts down, ending long-lived MCP streams.
     shutdown: CancellationToken,
+    /// Token hash → holder, for `serve --remember-tokens`.
+    remembered: Option<Arc<Mutex<HashMap<String, Caller>>>>,
 }
 
 impl AppState {
@@ -30,6 +34,34 @@ impl AppState {
             store: Arc::new(Mutex::new(store)),
             faults,
             shutdown: CancellationToken::new(),
+            remembered: None,
+        }
+    }
+
+    /// Accepts a token found live once without asking the database again
+    /// (and without recording its use). Benchmarks use it so the stand-in
+    /// upstream is not the bottleneck; a token revoked later stays accepted
+    /// until restart, so nothing else should.
+    pub fn remembering_tokens(mut self) -> Self {
+        self.remembered = Some(Arc::default());
+        self
+    }
+
+    /// The holder of a remembered token, in `--remember-tokens` mode.
+    pub(crate) fn remembered(&self, hash: &str) -> Option<Caller> {
+        let map = self.remembered.as_ref()?;
+        map.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(hash)
+            .cloned()
+    }
+
+    /// Remembers a live token's holder, in `--remember-tokens` mode.
+    pub(crate) fn remember(&self, caller: &Caller) {
+        if let Some(map) = &self.remembered {
+            map.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(caller.token_hash.clone(), caller.clone());
         }
     }
 
@@ -83,6 +115,11 @@ pub async fn serve(
         // would otherwise keep graceful shutdown waiting forever.
         token.cancel();
     };
+    // SSE events and chunk ends are small writes; without TCP_NODELAY each
+    // waits for the client's delayed ACK (~40 ms).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

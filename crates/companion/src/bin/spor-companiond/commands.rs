@@ -58,6 +58,8 @@ async fn run_serve(kind: SecretStoreKind, data_dir: PathBuf, serve: ServeArgs) -
         None => None,
     };
     let state = open(kind, data_dir, default_server)?;
+    // Before the ready line: whoever reads it may stop us at once.
+    let stop = spor_companion::service::shutdown_signal();
     let service = match Service::start(state, serve.listen).await {
         Ok(s) => s,
         Err(StartError::PortInUse(port)) => bail!(
@@ -68,7 +70,7 @@ async fn run_serve(kind: SecretStoreKind, data_dir: PathBuf, serve: ServeArgs) -
     let mut out = std::io::stdout();
     writeln!(out, "listening on {}", service.mcp_url())?;
     out.flush()?;
-    spor_companion::service::shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down");
     service.stop().await.context("server task failed")
 }

@@ -1,0 +1,350 @@
+//! The companion's OAuth flow driven the way a host and a person do it
+//! (register, authorize, approve on the consent page, exchange), and the
+//! token-endpoint measurements: code exchanges and refresh rotations.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::RngCore;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+/// Where the authorization response is sent (never followed: the code is
+/// read from the `Location` header).
+const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
+
+/// An access/refresh token pair.
+#[derive(Clone)]
+pub struct Pair {
+    /// The access token.
+    pub access: String,
+    /// The refresh token.
+    pub refresh: String,
+}
+
+/// A registered client of the companion.
+#[derive(Clone)]
+pub struct OAuth {
+    base: String,
+    account_id: String,
+    /// The client id.
+    pub client_id: String,
+    http: reqwest::Client,
+}
+
+/// A PKCE verifier and its S256 challenge.
+fn pkce() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let verifier = URL_SAFE_NO_PAD.encode(bytes);
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+fn location(resp: &reqwest::Response) -> anyhow::Result<String> {
+    resp.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("HTTP {} without Location", resp.status()))
+}
+
+fn pair_of(v: &Value) -> anyhow::Result<Pair> {
+    match (v["access_token"].as_str(), v["refresh_token"].as_str()) {
+        (Some(a), Some(r)) if !a.is_empty() && !r.is_empty() => Ok(Pair {
+            access: a.to_string(),
+            refresh: r.to_string(),
+        }),
+        _ => bail!("token response without a token pair"),
+    }
+}
+
+impl OAuth {
+    /// Registers a client (RFC 7591) that acts as `account_id`.
+    pub async fn register(base: &str, account_id: &str, name: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .tcp_nodelay(true)
+            .build()?;
+        let resp = http
+            .post(format!("{base}/oauth/register"))
+            .json(&json!({
+                "client_name": name,
+                "redirect_uris": [REDIRECT_URI],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+            }))
+            .send()
+            .await?;
+        let status = resp.status();
+        let v: Value = resp.json().await?;
+        let client_id = v["client_id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("registration failed ({status}): {v}"))?
+            .to_string();
+        Ok(Self {
+            base: base.to_string(),
+            account_id: account_id.to_string(),
+            client_id,
+            http,
+        })
+    }
+
+    /// An authorization code approved on the consent page, and its verifier.
+    pub async fn code(&self) -> anyhow::Result<(String, String)> {
+        let (verifier, challenge) = pkce();
+        let resp = self
+            .http
+            .get(format!("{}/oauth/authorize", self.base))
+            .query(&[
+                ("response_type", "code"),
+                ("client_id", &self.client_id),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+                ("state", "bench"),
+                ("scope", "mcp"),
+                ("resource", &format!("{}/mcp", self.base)),
+            ])
+            .send()
+            .await?;
+        let consent = location(&resp).context("authorize")?;
+        let page = self
+            .http
+            .get(format!("{}{consent}", self.base))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let marker = "name=\"csrf\" value=\"";
+        let start = page
+            .find(marker)
+            .ok_or_else(|| anyhow!("no CSRF token on the consent page"))?
+            + marker.len();
+        let csrf = &page[start..start + page[start..].find('"').unwrap_or(0)];
+        let resp = self
+            .http
+            .post(format!("{}{consent}", self.base))
+            .header("origin", &self.base)
+            .form(&[
+                ("csrf", csrf),
+                ("decision", "allow"),
+                ("account_id", &self.account_id),
+            ])
+            .send()
+            .await?;
+        let back = url::Url::parse(&location(&resp).context("consent")?)?;
+        let code = back
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(|| anyhow!("no code in the redirect: {back}"))?;
+        Ok((code, verifier))
+    }
+
+    async fn token(&self, form: &[(&str, &str)]) -> anyhow::Result<Pair> {
+        let resp = self
+            .http
+            .post(format!("{}/oauth/token", self.base))
+            .form(form)
+            .send()
+            .await?;
+        let status = resp.status();
+        let v: Value = resp.json().await?;
+        if !status.is_success() {
+            bail!("token endpoint answered {status}: {}", v["error"]);
+        }
+        pair_of(&v)
+    }
+
+    /// Exchanges a code.
+    pub async fn exchange(&self, code: &str, verifier: &str) -> anyhow::Result<Pair> {
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", verifier),
+            ("client_id", &self.client_id),
+        ])
+        .await
+    }
+
+    /// Rotates a refresh token.
+    pub async fn refresh(&self, refresh: &str) -> anyhow::Result<Pair> {
+        self.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", &self.client_id),
+        ])
+        .await
+    }
+
+    /// A new grant's token pair.
+    pub async fn grant(&self) -> anyhow::Result<Pair> {
+        let (code, verifier) = self.code().await?;
+        self.exchange(&code, &verifier).await
+    }
+
+    /// Whether `/mcp` accepts the access token (anything but the bearer
+    /// challenge means the companion let it through to the upstream).
+    pub async fn accepted(&self, access: &str) -> anyhow::Result<bool> {
+        let resp = self
+            .http
+            .post(format!("{}/mcp", self.base))
+            .bearer_auth(access)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+            .send()
+            .await?;
+        Ok(resp.status().as_u16() != 401)
+    }
+}
+
+/// What one token-endpoint measurement found.
+pub struct TokenRun {
+    /// `code exchange` or `refresh rotation`.
+    pub op: &'static str,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Successful operations.
+    pub done: usize,
+    /// Failed operations.
+    pub errors: usize,
+    /// Timed wall clock.
+    pub elapsed: Duration,
+    /// Issued pairs whose access token `/mcp` refused afterwards.
+    pub unusable: usize,
+}
+
+/// Exchanges `count` codes (prepared beforehand, untimed) with `concurrency`
+/// requests in flight; then checks every issued access token.
+pub async fn bench_exchanges(
+    oauth: &OAuth,
+    count: usize,
+    concurrency: usize,
+) -> anyhow::Result<TokenRun> {
+    // Codes are prepared a few at a time: pending consent requests are capped.
+    let gate = Arc::new(Semaphore::new(8));
+    let mut prep = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (o, gate) = (oauth.clone(), gate.clone());
+        prep.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            o.code().await
+        }));
+    }
+    let mut codes = Vec::with_capacity(count);
+    for p in prep {
+        codes.push(p.await??);
+    }
+
+    let gate = Arc::new(Semaphore::new(concurrency));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(count);
+    for (code, verifier) in codes {
+        let (o, gate) = (oauth.clone(), gate.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            o.exchange(&code, &verifier).await
+        }));
+    }
+    let mut pairs = Vec::with_capacity(count);
+    let mut errors = 0;
+    for t in tasks {
+        match t.await? {
+            Ok(p) => pairs.push(p),
+            Err(_) => errors += 1,
+        }
+    }
+    let elapsed = started.elapsed();
+    let unusable = count_unusable(oauth, pairs.iter().map(|p| p.access.clone())).await?;
+    Ok(TokenRun {
+        op: "code exchange",
+        concurrency,
+        done: pairs.len(),
+        errors,
+        elapsed,
+        unusable,
+    })
+}
+
+/// Rotates the refresh tokens of `concurrency` grants, each `per_grant`
+/// times in sequence, all grants at once; then checks that every pair works
+/// and that no grant was revoked on the way.
+pub async fn bench_rotations(
+    oauth: &OAuth,
+    concurrency: usize,
+    per_grant: usize,
+) -> anyhow::Result<(TokenRun, Vec<Pair>)> {
+    let mut starts = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        starts.push(oauth.grant().await?);
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(concurrency);
+    for start in starts {
+        let o = oauth.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut issued = Vec::with_capacity(per_grant);
+            let mut refresh = start.refresh;
+            for _ in 0..per_grant {
+                let pair = o.refresh(&refresh).await?;
+                refresh = pair.refresh.clone();
+                issued.push(pair);
+            }
+            Ok::<_, anyhow::Error>(issued)
+        }));
+    }
+    let mut chains = Vec::with_capacity(concurrency);
+    let mut errors = 0;
+    for t in tasks {
+        match t.await? {
+            Ok(issued) => chains.push(issued),
+            Err(_) => errors += 1,
+        }
+    }
+    let elapsed = started.elapsed();
+    let done = chains.iter().map(Vec::len).sum();
+    let unusable = count_unusable(oauth, chains.iter().flatten().map(|p| p.access.clone())).await?;
+    let last = chains.iter().filter_map(|c| c.last().cloned()).collect();
+    Ok((
+        TokenRun {
+            op: "refresh rotation",
+            concurrency,
+            done,
+            errors: errors * per_grant,
+            elapsed,
+            unusable,
+        },
+        last,
+    ))
+}
+
+/// How many of these access tokens `/mcp` refuses (8 checks in flight).
+async fn count_unusable(
+    oauth: &OAuth,
+    tokens: impl Iterator<Item = String>,
+) -> anyhow::Result<usize> {
+    let gate = Arc::new(Semaphore::new(8));
+    let mut checks = Vec::new();
+    for t in tokens {
+        let (o, gate) = (oauth.clone(), gate.clone());
+        checks.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            tokio::time::timeout(Duration::from_secs(30), o.accepted(&t)).await
+        }));
+    }
+    let mut refused = 0;
+    for c in checks {
+        if !matches!(c.await?, Ok(Ok(true))) {
+            refused += 1;
+        }
+    }
+    Ok(refused)
+}
