@@ -4,6 +4,7 @@
 #
 #   scripts/setup.sh              build dependencies (core and desktop app)
 #   scripts/setup.sh --headless   only what the headless daemon needs (no GTK/WebKit)
+#   scripts/setup.sh --bench      also nginx, the benchmark's reference proxy
 #   scripts/setup.sh --test       also what scripts/test.sh needs (browser, keychain, Xvfb,
 #                                 WebKitWebDriver + tauri-driver, e2e npm deps, the e2e
 #                                 Python venv with the MCP Python SDK)
@@ -14,10 +15,12 @@ cd "$ROOT"
 
 WANT_TEST=0
 WANT_DESKTOP=1
+WANT_BENCH=0
 for arg in "$@"; do
   case "$arg" in
     --test) WANT_TEST=1 ;;
     --headless) WANT_DESKTOP=0 ;;
+    --bench) WANT_BENCH=1 ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
@@ -32,8 +35,9 @@ BASE_PKGS=(pkg-config libssl-dev)
 DESKTOP_PKGS=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev)
 # Needed by scripts/test.sh: headless Chromium for the e2e browser tests, a
 # D-Bus session + gnome-keyring + secret-tool for the real-keychain test, and
-# Python with venv for the Python MCP SDK e2e client.
-TEST_PKGS=(chromium dbus dbus-x11 gnome-keyring libsecret-tools python3 python3-venv)
+# Python with venv for the Python MCP SDK e2e client, and nginx, the reference
+# proxy of the benchmark (whose smoke run is part of the tests).
+TEST_PKGS=(chromium dbus dbus-x11 gnome-keyring libsecret-tools python3 python3-venv nginx)
 # Needed by the desktop-app e2e test: a virtual X server, and WebKitWebDriver
 # (which tauri-driver fronts).
 DESKTOP_TEST_PKGS=(xvfb xauth webkit2gtk-driver)
@@ -44,6 +48,9 @@ if [[ $WANT_DESKTOP -eq 1 || $WANT_TEST -eq 1 ]]; then
 fi
 if [[ $WANT_TEST -eq 1 ]]; then
   want+=("${TEST_PKGS[@]}" "${DESKTOP_TEST_PKGS[@]}")
+fi
+if [[ $WANT_BENCH -eq 1 ]]; then
+  want+=(nginx)
 fi
 
 missing=()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command: set-up, format, lints, build, unit/integration tests,
-# the real-keychain test and the Node end-to-end tests. Fails on the first
+# the benchmark's smoke run, the real-keychain test and the end-to-end tests. Fails on the first
 # failing step. Used by CI (.ci/run) on a fresh clone, with no stdin.
 set -euo pipefail
 
@@ -61,6 +61,11 @@ section "cargo test"
 # shell's own unit tests.
 cargo test
 cargo test -p spor-companion-app
+done_step
+
+section "bench smoke (companion vs. direct vs. nginx, token endpoint; correctness only)"
+# A few hundred checked calls through each target; no timing is asserted.
+timeout --kill-after=10 300 target/debug/spor-bench --smoke --bin-dir target/debug
 done_step
 
 export SPOR_COMPANIOND="$ROOT/target/debug/spor-companiond"

@@ -34,17 +34,17 @@ struct Args {
     #[arg(long)]
     smoke: bool,
     /// Timed tool calls per target and concurrency.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 6_000)]
     calls: usize,
     /// Concurrency levels (simulated clients, one session each).
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,128")]
     concurrency: Vec<usize>,
     /// Rounds the calls are split into; each round runs the three targets
     /// in a rotating order.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 6)]
     rounds: usize,
     /// Code exchanges per concurrency level (1 and 32).
-    #[arg(long, default_value_t = 1_000)]
+    #[arg(long, default_value_t = 500)]
     exchanges: usize,
     /// Refresh rotations at concurrency 1; at 32, this many in all.
     #[arg(long, default_value_t = 3_200)]

@@ -130,6 +130,8 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let app = router(state.clone(), addr.port());
     let follower = tokio::spawn(gateway::Gateway::follow_events(state.clone()));
+    let call_log = state.gateway.calls.clone();
+    let call_writer = tokio::spawn(call_log.clone().run(state.store.clone()));
     let state_for_shutdown = state.clone();
     let pruner = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -153,6 +155,9 @@ pub async fn serve(
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    // Every response is finished now; write what they logged before going.
+    call_log.flush().await;
+    call_writer.abort();
     pruner.abort();
     follower.abort();
     result

@@ -17,10 +17,11 @@ use serde_json::Value;
 use super::bearer::{challenge, Bearer};
 use super::peek::{peek, Peek};
 use super::Principal;
+use crate::clock::Timestamp;
 use crate::oauth::LocalHost;
 use crate::sensitive::Sensitive;
 use crate::state::AppState;
-use crate::store::{AccessCheck, Account, AccountStatus, CallRecord};
+use crate::store::{AccessCheck, Account, AccountStatus, CallRecord, Mark};
 use crate::tokens;
 
 /// Largest JSON-RPC POST body forwarded. POST bodies are read whole (they
@@ -46,6 +47,56 @@ const FORWARD_RESPONSE: [&str; 6] = [
     "cache-control",
     "www-authenticate",
 ];
+
+/// Access tokens cached at most; a full cache is emptied and refilled.
+const MAX_CACHED_ACCESS: usize = 4096;
+
+/// What a valid access token resolved to, and when that was read.
+#[derive(Clone)]
+pub(crate) struct CachedAccess {
+    grant_id: String,
+    account: Account,
+    expires_at: Timestamp,
+    mark: Mark,
+}
+
+/// Access-token hash → what it resolved to. An entry is used only while
+/// the database is unchanged since it was read ([`Mark`]), so a revocation
+/// takes effect on the very next request; it saves the token and account
+/// queries (and their joins) on every call.
+#[derive(Clone, Default)]
+pub struct AccessCache(Arc<Mutex<HashMap<String, CachedAccess>>>);
+
+impl std::fmt::Debug for AccessCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessCache")
+    }
+}
+
+impl AccessCache {
+    fn get(&self, hash: &str) -> Option<CachedAccess> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(hash)
+            .cloned()
+    }
+
+    fn insert(&self, hash: String, entry: CachedAccess) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_CACHED_ACCESS {
+            map.clear();
+        }
+        map.insert(hash, entry);
+    }
+
+    fn remove(&self, hash: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(hash);
+    }
+}
 
 /// The PAT hash it was read for, and the PAT.
 type CachedPat = (String, Sensitive<String>);
@@ -156,30 +207,53 @@ async fn authorize(
     };
     let hash = tokens::hash(token.expose());
     if token.expose().starts_with(tokens::ACCESS_PREFIX) {
-        let ctx = match state.store.check_access(hash, state.now()).await {
-            Ok(AccessCheck::Valid(ctx)) => ctx,
-            Ok(AccessCheck::Expired) => {
-                return Err(challenge(host, Some("the access token expired")))
+        let now = state.now();
+        if let Some(hit) = state.gateway.access.get(&hash) {
+            // Only as good as the database it was read from: any change
+            // since (a revocation, here or by another process) means read again.
+            if hit.expires_at > now && matches!(state.store.mark().await, Ok(m) if m == hit.mark) {
+                return Ok((
+                    Principal::Grant {
+                        grant_id: hit.grant_id,
+                    },
+                    hit.account,
+                ));
             }
-            Ok(AccessCheck::Revoked) => {
-                return Err(challenge(host, Some("the access token was revoked")))
-            }
-            Ok(AccessCheck::Unknown) => return Err(challenge(host, Some("unknown access token"))),
+            state.gateway.access.remove(&hash);
+        }
+        let snap = match state.store.access_snapshot(hash.clone(), now).await {
+            Ok(s) => s,
             Err(e) => return Err(storage_failure(e)),
         };
-        return match state.store.account(ctx.account_id).await {
-            Ok(Some(a)) => Ok((
-                Principal::Grant {
-                    grant_id: ctx.grant_id,
-                },
-                a,
-            )),
-            Ok(None) => Err(challenge(
+        let ctx = match snap.check {
+            AccessCheck::Valid(ctx) => ctx,
+            AccessCheck::Expired => return Err(challenge(host, Some("the access token expired"))),
+            AccessCheck::Revoked => {
+                return Err(challenge(host, Some("the access token was revoked")))
+            }
+            AccessCheck::Unknown => return Err(challenge(host, Some("unknown access token"))),
+        };
+        let Some(account) = snap.account else {
+            return Err(challenge(
                 host,
                 Some("the account behind this token is gone"),
-            )),
-            Err(e) => Err(storage_failure(e)),
+            ));
         };
+        state.gateway.access.insert(
+            hash,
+            CachedAccess {
+                grant_id: ctx.grant_id.clone(),
+                account: account.clone(),
+                expires_at: ctx.expires_at,
+                mark: snap.mark,
+            },
+        );
+        return Ok((
+            Principal::Grant {
+                grant_id: ctx.grant_id,
+            },
+            account,
+        ));
     }
     if token.expose().starts_with(tokens::PAT_PREFIX) {
         // A custom agent holding one of the user's own PATs: accepted only
@@ -243,7 +317,7 @@ fn header_str<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a 
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Logs what was called, off the request path.
+/// Queues the log entries of what was called; written in batches.
 fn record(
     state: &AppState,
     principal: &Principal,
@@ -271,12 +345,7 @@ fn record(
             duration_ms,
         })
         .collect();
-    let store = state.store.clone();
-    tokio::spawn(async move {
-        if let Err(e) = store.record_calls(rows).await {
-            tracing::warn!(error = %e, "could not record MCP calls");
-        }
-    });
+    state.gateway.calls.push(rows);
 }
 
 /// A call log entry written when the response it belongs to is finished
@@ -299,19 +368,16 @@ impl PendingLog {
 
 impl Drop for PendingLog {
     fn drop(&mut self) {
-        // No runtime means the process is shutting down; nothing to log to.
-        if tokio::runtime::Handle::try_current().is_ok() {
-            let calls = std::mem::take(&mut self.calls);
-            record(
-                &self.state,
-                &self.principal,
-                &self.account,
-                calls,
-                &self.outcome,
-                Some(self.status),
-                self.started,
-            );
-        }
+        let calls = std::mem::take(&mut self.calls);
+        record(
+            &self.state,
+            &self.principal,
+            &self.account,
+            calls,
+            &self.outcome,
+            Some(self.status),
+            self.started,
+        );
     }
 }
 

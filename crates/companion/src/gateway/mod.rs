@@ -3,6 +3,7 @@
 //! sessions bound to the grant that created them, and the call log.
 
 mod bearer;
+mod calllog;
 mod forward;
 mod peek;
 
@@ -19,7 +20,8 @@ use crate::oauth::MCP_PATH;
 use crate::state::AppState;
 
 pub use bearer::{challenge, Bearer};
-pub use forward::PatCache;
+pub use calllog::CallLog;
+pub use forward::{AccessCache, PatCache};
 pub use peek::{peek, Peek};
 
 /// How long the upstream may take to send response headers by default.
@@ -58,6 +60,10 @@ impl Principal {
 #[derive(Clone)]
 pub struct Gateway {
     pub(crate) pats: PatCache,
+    /// Valid access tokens, while the database has not changed since.
+    pub(crate) access: AccessCache,
+    /// Where forwarded calls are logged, in batches.
+    pub calls: CallLog,
     pub(crate) http: reqwest::Client,
     pub(crate) header_timeout: Duration,
     /// Session-id hash → principal key; the database has the same, for restarts.
@@ -94,6 +100,8 @@ impl Gateway {
             .unwrap_or_default();
         Self {
             pats: PatCache::default(),
+            access: AccessCache::default(),
+            calls: CallLog::default(),
             http,
             header_timeout,
             sessions: Arc::default(),

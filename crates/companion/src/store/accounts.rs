@@ -166,7 +166,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     })
 }
 
-fn get(conn: &Connection, id: &str) -> Result<Option<Account>, StoreError> {
+pub(super) fn get(conn: &Connection, id: &str) -> Result<Option<Account>, StoreError> {
     Ok(conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM accounts WHERE id = ?1"),

@@ -79,30 +79,17 @@ impl Store {
         .await
     }
 
-    /// Appends call records in one transaction.
+    /// Appends call records in one transaction. It is committed without
+    /// waiting for the disk (`synchronous = NORMAL`): call records are a
+    /// convenience, and power loss may take the last few, while every grant
+    /// and token write keeps `FULL` (whose sync also covers these).
     pub async fn record_calls(&self, calls: Vec<CallRecord>) -> Result<(), StoreError> {
-        self.call(move |c| {
-            let tx = c.transaction()?;
-            {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO mcp_calls (at, grant_id, account_id, method, tool, outcome, status, duration_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?;
-                for r in &calls {
-                    stmt.execute(params![
-                        r.at,
-                        r.grant_id,
-                        r.account_id,
-                        r.method,
-                        r.tool,
-                        r.outcome,
-                        r.status,
-                        r.duration_ms as i64
-                    ])?;
-                }
-            }
-            tx.commit()?;
-            Ok(())
+        self.call_untracked(move |c| {
+            c.pragma_update(None, "synchronous", "NORMAL")?;
+            let written = insert_calls(c, &calls);
+            let restored = c.pragma_update(None, "synchronous", "FULL");
+            written?;
+            Ok(restored?)
         })
         .await
     }
@@ -130,6 +117,30 @@ impl Store {
         })
         .await
     }
+}
+
+fn insert_calls(c: &mut rusqlite::Connection, calls: &[CallRecord]) -> Result<(), StoreError> {
+    let tx = c.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO mcp_calls (at, grant_id, account_id, method, tool, outcome, status, duration_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for r in calls {
+            stmt.execute(params![
+                r.at,
+                r.grant_id,
+                r.account_id,
+                r.method,
+                r.tool,
+                r.outcome,
+                r.status,
+                r.duration_ms as i64
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 /// Drops call records past retention, and the oldest beyond the cap; runs

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
 use super::audit::{record, Subject};
-use super::{Store, StoreError};
+use super::{mark_of, Store, StoreError};
 use crate::clock::Timestamp;
 use crate::sensitive::Sensitive;
 use crate::tokens;
@@ -166,6 +166,20 @@ pub struct AccessContext {
     pub client_id: String,
     /// The account it acts as.
     pub account_id: String,
+    /// When the token expires.
+    pub expires_at: Timestamp,
+}
+
+/// An access token's check, the account it acts as (when valid and still
+/// there), and where the database stood just before they were read.
+#[derive(Debug, Clone)]
+pub struct AccessSnapshot {
+    /// The check.
+    pub check: AccessCheck,
+    /// The account, for a valid token.
+    pub account: Option<super::Account>,
+    /// Taken before the reads, so a change racing with them makes it stale.
+    pub mark: super::Mark,
 }
 
 /// Result of checking an access token.
@@ -443,31 +457,29 @@ impl Store {
         token_hash: String,
         now: Timestamp,
     ) -> Result<AccessCheck, StoreError> {
+        self.call(move |c| check_access(c, &token_hash, now)).await
+    }
+
+    /// [`Store::check_access`], plus the account and a [`super::Mark`], in
+    /// one visit to the database: what the gateway caches.
+    pub async fn access_snapshot(
+        &self,
+        token_hash: String,
+        now: Timestamp,
+    ) -> Result<AccessSnapshot, StoreError> {
+        let epoch = self.epoch.clone();
         self.call(move |c| {
-            type Row = (String, String, Option<String>, Timestamp, Option<Timestamp>, Option<Timestamp>, Option<String>);
-            let row: Option<Row> = c
-                .query_row(
-                    "SELECT g.id, g.client_id, g.account_id, t.expires_at, g.revoked_at, g.last_used_at, a.status
-                     FROM access_tokens t JOIN grants g ON g.id = t.grant_id
-                     LEFT JOIN accounts a ON a.id = g.account_id
-                     WHERE t.token_hash = ?1",
-                    [&token_hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-                )
-                .optional()?;
-            let Some((grant_id, client_id, account_id, expires_at, revoked_at, last_used, status)) = row else {
-                return Ok(AccessCheck::Unknown);
+            let mark = mark_of(c, &epoch)?;
+            let check = check_access(c, &token_hash, now)?;
+            let account = match &check {
+                AccessCheck::Valid(ctx) => super::accounts::get(c, &ctx.account_id)?,
+                _ => None,
             };
-            let (Some(account_id), Some("valid"), None) = (account_id, status.as_deref(), revoked_at) else {
-                return Ok(AccessCheck::Revoked);
-            };
-            if expires_at <= now {
-                return Ok(AccessCheck::Expired);
-            }
-            if last_used.is_none_or(|t| now - t >= LAST_USED_GRANULARITY) {
-                c.execute("UPDATE grants SET last_used_at = ?1 WHERE id = ?2", params![now, grant_id])?;
-            }
-            Ok(AccessCheck::Valid(AccessContext { grant_id, client_id, account_id }))
+            Ok(AccessSnapshot {
+                check,
+                account,
+                mark,
+            })
         })
         .await
     }
@@ -580,4 +592,55 @@ impl Store {
         })
         .await
     }
+}
+
+/// Checks an access token by its hash, noting the grant's use (at most once
+/// per [`LAST_USED_GRANULARITY`]).
+fn check_access(
+    c: &Connection,
+    token_hash: &str,
+    now: Timestamp,
+) -> Result<AccessCheck, StoreError> {
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Timestamp,
+        Option<Timestamp>,
+        Option<Timestamp>,
+        Option<String>,
+    );
+    let row: Option<Row> = c
+        .query_row(
+            "SELECT g.id, g.client_id, g.account_id, t.expires_at, g.revoked_at, g.last_used_at, a.status
+             FROM access_tokens t JOIN grants g ON g.id = t.grant_id
+             LEFT JOIN accounts a ON a.id = g.account_id
+             WHERE t.token_hash = ?1",
+            [token_hash],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+        )
+        .optional()?;
+    let Some((grant_id, client_id, account_id, expires_at, revoked_at, last_used, status)) = row
+    else {
+        return Ok(AccessCheck::Unknown);
+    };
+    let (Some(account_id), Some("valid"), None) = (account_id, status.as_deref(), revoked_at)
+    else {
+        return Ok(AccessCheck::Revoked);
+    };
+    if expires_at <= now {
+        return Ok(AccessCheck::Expired);
+    }
+    if last_used.is_none_or(|t| now - t >= LAST_USED_GRANULARITY) {
+        c.execute(
+            "UPDATE grants SET last_used_at = ?1 WHERE id = ?2",
+            params![now, grant_id],
+        )?;
+    }
+    Ok(AccessCheck::Valid(AccessContext {
+        grant_id,
+        client_id,
+        account_id,
+        expires_at,
+    }))
 }

@@ -11,11 +11,12 @@ pub use accounts::{Account, AccountKind, AccountStatus, NewAccount, RejectReason
 pub use calls::{CallRecord, MAX_CALLS_KEPT};
 pub use clients::Client;
 pub use grants::{
-    AccessCheck, AccessContext, CodeExchange, GrantSummary, IssuedPair, NewCode, Redeemed,
-    RefreshOutcome, ACCESS_TOKEN_TTL, REFRESH_GRACE_SECS, REFRESH_TOKEN_TTL,
+    AccessCheck, AccessContext, AccessSnapshot, CodeExchange, GrantSummary, IssuedPair, NewCode,
+    Redeemed, RefreshOutcome, ACCESS_TOKEN_TTL, REFRESH_GRACE_SECS, REFRESH_TOKEN_TTL,
 };
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
@@ -51,6 +52,40 @@ fn migrations() -> Migrations<'static> {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// Bumped by every call through this handle that changed a row (the call
+    /// log's appends excepted), while it still holds the connection.
+    epoch: Arc<AtomicU64>,
+}
+
+/// Where the database stood at one moment. Two equal marks mean no row
+/// changed in between — neither through this handle (the call log's
+/// appends excepted) nor by another process — so what was read at the
+/// first is still true at the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    epoch: u64,
+    /// SQLite's `PRAGMA data_version`: changes when another connection commits.
+    data_version: i64,
+}
+
+fn mark_of(conn: &Connection, epoch: &AtomicU64) -> Result<Mark, StoreError> {
+    Ok(Mark {
+        epoch: epoch.load(Ordering::SeqCst),
+        data_version: conn.query_row("PRAGMA data_version", [], |r| r.get(0))?,
+    })
+}
+
+/// Runs `f`, bumping `epoch` if it changed any row.
+fn tracked<F, R>(conn: &mut Connection, epoch: &AtomicU64, f: F) -> Result<R, StoreError>
+where
+    F: FnOnce(&mut Connection) -> Result<R, StoreError>,
+{
+    let before = conn.total_changes();
+    let result = f(conn);
+    if conn.total_changes() != before {
+        epoch.fetch_add(1, Ordering::SeqCst);
+    }
+    result
 }
 
 impl std::fmt::Debug for Store {
@@ -82,11 +117,34 @@ impl Store {
         migrations().to_latest(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            epoch: Arc::default(),
         })
+    }
+
+    /// Where the database stands now.
+    pub async fn mark(&self) -> Result<Mark, StoreError> {
+        let epoch = self.epoch.clone();
+        self.call_untracked(move |c| mark_of(c, &epoch)).await
     }
 
     /// Runs `f` with the connection on the blocking pool.
     pub async fn call<F, R>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (conn, epoch) = (self.conn.clone(), self.epoch.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            tracked(&mut guard, &epoch, f)
+        })
+        .await
+        .map_err(|_| StoreError::Join)?
+    }
+
+    /// [`Store::call`] for writes that no cache depends on (the call log),
+    /// so they do not make cached reads look stale.
+    pub(crate) async fn call_untracked<F, R>(&self, f: F) -> Result<R, StoreError>
     where
         F: FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
@@ -107,7 +165,7 @@ impl Store {
         F: FnOnce(&mut Connection) -> Result<R, StoreError>,
     {
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
+        tracked(&mut guard, &self.epoch, f)
     }
 }
 

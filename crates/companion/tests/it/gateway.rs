@@ -212,3 +212,78 @@ async fn calls_are_logged_with_method_and_tool_but_never_arguments() {
     }
     h.stop().await;
 }
+
+// The gateway remembers what a valid access token resolved to; these show
+// that the memory never outlives a change to the grant, its account or the
+// token's lifetime. Each token is used twice first, so the refusal comes
+// from a token the gateway had cached.
+
+async fn used_twice(h: &Harness) -> crate::support::Connected {
+    let c = h.connect().await;
+    h.assert_token_works(&c.tokens.access).await;
+    h.assert_token_works(&c.tokens.access).await;
+    c
+}
+
+/// A second connection to the companion's database file, as the CLI (another
+/// process) would open it.
+fn another_process(h: &Harness) -> rusqlite::Connection {
+    rusqlite::Connection::open(h.dir.path().join("companion.db")).expect("open")
+}
+
+#[tokio::test]
+async fn a_cached_token_is_refused_on_the_next_call_after_its_grant_is_revoked() {
+    let h = Harness::start().await;
+    let c = used_twice(&h).await;
+    let other = h.connect_as(&c.account_id).await;
+    h.assert_token_works(&other.tokens.access).await;
+    assert!(h
+        .state
+        .store
+        .revoke_grant(c.grant_id.clone(), "revoked_by_user", h.now())
+        .await
+        .expect("revoke"));
+    h.assert_token_refused(&c.tokens.access).await;
+    h.assert_token_works(&other.tokens.access).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_cached_token_is_refused_after_another_process_revokes_its_grant() {
+    let h = Harness::start().await;
+    let c = used_twice(&h).await;
+    let changed = another_process(&h)
+        .execute(
+            "UPDATE grants SET revoked_at = ?1, revoke_reason = 'account_removed' WHERE id = ?2",
+            rusqlite::params![h.now(), c.grant_id],
+        )
+        .expect("revoke from outside");
+    assert_eq!(changed, 1);
+    h.assert_token_refused(&c.tokens.access).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_cached_token_is_refused_after_another_process_marks_its_account_rejected() {
+    let h = Harness::start().await;
+    let c = used_twice(&h).await;
+    another_process(&h)
+        .execute(
+            "UPDATE accounts SET status = 'rejected' WHERE id = ?1",
+            [&c.account_id],
+        )
+        .expect("reject from outside");
+    h.assert_token_refused(&c.tokens.access).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_cached_token_is_refused_once_it_expires() {
+    let h = Harness::start().await;
+    let c = used_twice(&h).await;
+    h.clock.advance(spor_companion::store::ACCESS_TOKEN_TTL);
+    let r = h.mcp(&c.tokens.access).await;
+    crate::support::assert_invalid_token(&h, &r);
+    assert!(r.text.contains("expired"), "{}", r.text);
+    h.stop().await;
+}
