@@ -365,8 +365,7 @@ async fn run_level(
         sessions.push(opened);
     }
     for s in &sessions {
-        let warm = run_chunk_checked(s, (c * 4).max(40), 1).await?;
-        drop(warm);
+        warm_up(s, (c * 4).max(40)).await?;
     }
     let mut totals: Vec<Chunk> = (0..3).map(|_| Chunk::default()).collect();
     let mut cpu = [0.0f64; 3];
@@ -411,18 +410,14 @@ async fn run_level(
     })
 }
 
-/// A warm-up chunk; any failure ends the run (a target that cannot answer
-/// at all is a setup problem, not a measurement).
-async fn run_chunk_checked(
-    sessions: &[Session],
-    calls: usize,
-    first_id: u64,
-) -> anyhow::Result<Chunk> {
-    let chunk = mcp::run_chunk(sessions, calls, first_id).await;
+/// Untimed calls before the measured ones; any failure ends the run (a
+/// target that cannot answer at all is a setup problem, not a measurement).
+async fn warm_up(sessions: &[Session], calls: usize) -> anyhow::Result<()> {
+    let chunk = mcp::run_chunk(sessions, calls, 1).await;
     if chunk.errors > 0 {
         bail!("warm-up failed: {}", chunk.samples.join("; "));
     }
-    Ok(chunk)
+    Ok(())
 }
 
 struct Resources {

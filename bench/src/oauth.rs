@@ -2,6 +2,7 @@
 //! (register, authorize, approve on the consent page, exchange), and the
 //! token-endpoint measurements: code exchanges and refresh rotations.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -230,39 +231,24 @@ pub async fn bench_exchanges(
     concurrency: usize,
 ) -> anyhow::Result<TokenRun> {
     // Codes are prepared a few at a time: pending consent requests are capped.
-    let gate = Arc::new(Semaphore::new(8));
-    let mut prep = Vec::with_capacity(count);
-    for _ in 0..count {
-        let (o, gate) = (oauth.clone(), gate.clone());
-        prep.push(tokio::spawn(async move {
-            let _permit = gate.acquire_owned().await;
-            o.code().await
-        }));
-    }
-    let mut codes = Vec::with_capacity(count);
-    for p in prep {
-        codes.push(p.await??);
-    }
+    let codes = in_flight(8, 0..count, |_| {
+        let o = oauth.clone();
+        async move { o.code().await }
+    })
+    .await?
+    .into_iter()
+    .collect::<anyhow::Result<Vec<_>>>()?;
 
-    let gate = Arc::new(Semaphore::new(concurrency));
     let started = Instant::now();
-    let mut tasks = Vec::with_capacity(count);
-    for (code, verifier) in codes {
-        let (o, gate) = (oauth.clone(), gate.clone());
-        tasks.push(tokio::spawn(async move {
-            let _permit = gate.acquire_owned().await;
-            o.exchange(&code, &verifier).await
-        }));
-    }
-    let mut pairs = Vec::with_capacity(count);
-    let mut errors = 0;
-    for t in tasks {
-        match t.await? {
-            Ok(p) => pairs.push(p),
-            Err(_) => errors += 1,
-        }
-    }
+    let results = in_flight(concurrency, codes, |(code, verifier)| {
+        let o = oauth.clone();
+        async move { o.exchange(&code, &verifier).await }
+    })
+    .await?;
     let elapsed = started.elapsed();
+    let (pairs, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    let pairs: Vec<Pair> = pairs.into_iter().flatten().collect();
+    let errors = failed.len();
     let unusable = count_unusable(oauth, pairs.iter().map(|p| p.access.clone())).await?;
     Ok(TokenRun {
         op: "code exchange",
@@ -331,20 +317,46 @@ async fn count_unusable(
     oauth: &OAuth,
     tokens: impl Iterator<Item = String>,
 ) -> anyhow::Result<usize> {
-    let gate = Arc::new(Semaphore::new(8));
-    let mut checks = Vec::new();
-    for t in tokens {
-        let (o, gate) = (oauth.clone(), gate.clone());
-        checks.push(tokio::spawn(async move {
-            let _permit = gate.acquire_owned().await;
-            tokio::time::timeout(Duration::from_secs(30), o.accepted(&t)).await
-        }));
-    }
+    let checks = in_flight(8, tokens, |t| {
+        let o = oauth.clone();
+        async move { tokio::time::timeout(Duration::from_secs(30), o.accepted(&t)).await }
+    })
+    .await?;
     let mut refused = 0;
     for c in checks {
-        if !matches!(c.await?, Ok(Ok(true))) {
+        if !matches!(c, Ok(Ok(true))) {
             refused += 1;
         }
     }
     Ok(refused)
+}
+
+/// Runs `f` on every item as its own task, at most `limit` at once; the
+/// results come back in the items' order.
+async fn in_flight<T, R, F, Fut>(
+    limit: usize,
+    items: impl IntoIterator<Item = T>,
+    f: F,
+) -> anyhow::Result<Vec<R>>
+where
+    F: Fn(T) -> Fut,
+    Fut: Future<Output = R> + Send + 'static,
+    R: Send + 'static,
+{
+    let gate = Arc::new(Semaphore::new(limit));
+    let tasks: Vec<_> = items
+        .into_iter()
+        .map(|item| {
+            let (work, gate) = (f(item), gate.clone());
+            tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await?);
+    }
+    Ok(out)
 }

@@ -27,14 +27,18 @@ impl Proc {
         self.child.id().unwrap_or(0)
     }
 
+    /// Sends SIGTERM, if the process is still there.
+    fn terminate(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+
     /// Asks the process to stop (SIGTERM) and waits up to 10 s, then kills it.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(pid) = self.child.id() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .await;
-        }
+        self.terminate();
         match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
             Ok(status) => {
                 let status = status?;
@@ -60,11 +64,7 @@ impl Proc {
         if !matches!(self.child.try_wait(), Ok(None)) {
             return;
         }
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
+        self.terminate();
         let deadline = Instant::now() + Duration::from_secs(3);
         while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));

@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 
 use crate::error::ApiError;
 use crate::server::AppState;
-use crate::store::{hash_token, AuthOutcome, Caller, PAT_PREFIX};
+use crate::store::{AuthOutcome, Caller, PAT_PREFIX};
 
 /// Extracts the live token's holder or rejects with a 401 envelope saying why.
 pub struct Authenticated(pub Caller);
@@ -19,7 +19,7 @@ impl FromRequestParts<AppState> for Authenticated {
         if !token.starts_with(PAT_PREFIX) {
             return Err(ApiError::unauthorized("invalid token"));
         }
-        if let Some(caller) = state.remembered(&hash_token(token)) {
+        if let Some(caller) = state.remembered(token) {
             return Ok(Self(caller));
         }
         let token = token.to_owned();

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::faults::Faults;
-use crate::store::{Caller, Store};
+use crate::store::{hash_token, Caller, Store};
 use crate::{mcp, rest};
 
 /// State shared by every handler.
@@ -47,12 +47,13 @@ impl AppState {
         self
     }
 
-    /// The holder of a remembered token, in `--remember-tokens` mode.
-    pub(crate) fn remembered(&self, hash: &str) -> Option<Caller> {
+    /// The holder of a remembered token, in `--remember-tokens` mode (the
+    /// token is hashed only in that mode).
+    pub(crate) fn remembered(&self, token: &str) -> Option<Caller> {
         let map = self.remembered.as_ref()?;
         map.lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(hash)
+            .get(&hash_token(token))
             .cloned()
     }
 

@@ -451,17 +451,9 @@ impl Store {
         .await
     }
 
-    /// Checks an access token by its hash, noting the grant's use.
-    pub async fn check_access(
-        &self,
-        token_hash: String,
-        now: Timestamp,
-    ) -> Result<AccessCheck, StoreError> {
-        self.call(move |c| check_access(c, &token_hash, now)).await
-    }
-
-    /// [`Store::check_access`], plus the account and a [`super::Mark`], in
-    /// one visit to the database: what the gateway caches.
+    /// Checks an access token by its hash (noting the grant's use) and reads
+    /// the account it acts as and a [`super::Mark`], in one visit to the
+    /// database: what the gateway caches.
     pub async fn access_snapshot(
         &self,
         token_hash: String,
