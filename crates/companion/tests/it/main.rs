@@ -4,6 +4,7 @@
 //! surface.
 
 mod accounts;
+mod attacks;
 mod authorize;
 mod bridge;
 mod connect;
