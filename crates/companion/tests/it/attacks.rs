@@ -369,3 +369,47 @@ async fn the_data_directory_is_owner_only_even_if_it_existed_wider() {
     assert_eq!(mode & 0o777, 0o700, "data dir mode {mode:o}");
     drop(state);
 }
+
+#[tokio::test]
+async fn no_route_grants_cross_origin_reads() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    // A page on another loopback port passes the guard (it cannot be told
+    // from a local tool), so the browser's same-origin policy must hold:
+    // no CORS header anywhere, and preflights get nothing that allows more.
+    let page = format!("http://127.0.0.1:{}", crate::support::other_port(h.port));
+    for (method, path) in [
+        (Method::GET, "/.well-known/oauth-authorization-server"),
+        (Method::GET, "/.well-known/oauth-protected-resource/mcp"),
+        (Method::POST, "/oauth/register"),
+        (Method::POST, "/oauth/token"),
+        (Method::POST, "/mcp"),
+        (Method::OPTIONS, "/mcp"),
+        (Method::OPTIONS, "/oauth/token"),
+    ] {
+        let r = Reply::read(
+            h.http
+                .request(method.clone(), h.url(path))
+                .header("origin", &page)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "authorization")
+                .bearer_auth(&c.tokens.access)
+                .header("content-type", "application/json")
+                .body(r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#)
+                .send()
+                .await
+                .expect("send"),
+        )
+        .await;
+        for (name, _) in r.headers.iter() {
+            assert!(
+                !name.as_str().starts_with("access-control-"),
+                "{method} {path} answered {name}"
+            );
+        }
+        if method == Method::OPTIONS {
+            assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        }
+    }
+    h.stop().await;
+}
