@@ -6,8 +6,8 @@
 #   scripts/setup.sh --headless   only what the headless daemon needs (no GTK/WebKit)
 #   scripts/setup.sh --bench      also nginx, the benchmark's reference proxy
 #   scripts/setup.sh --test       also what scripts/test.sh needs (browser, keychain, Xvfb,
-#                                 WebKitWebDriver + tauri-driver, e2e npm deps, the e2e
-#                                 Python venv with the MCP Python SDK)
+#                                 WebKitWebDriver + tauri-driver, cargo-fuzz, e2e npm deps,
+#                                 the e2e Python venv with the MCP Python SDK)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -100,6 +100,20 @@ if [[ $WANT_TEST -eq 1 ]]; then
     log "cargo install tauri-driver $TAURI_DRIVER_VERSION into .tools/"
     cargo install tauri-driver --version "=$TAURI_DRIVER_VERSION" --locked --root "$ROOT/.tools" --quiet </dev/null
     printf '%s' "$TAURI_DRIVER_VERSION" >"$ROOT/.tools/.tauri-driver-version"
+  fi
+fi
+
+# --- cargo-fuzz (scripts/fuzz.sh), into the repo's .tools --------------------
+# Runs on the stable toolchain with RUSTC_BOOTSTRAP=1 (see scripts/fuzz.sh).
+if [[ $WANT_TEST -eq 1 ]]; then
+  CARGO_FUZZ_VERSION="0.13.2"
+  CF="$ROOT/.tools/bin/cargo-fuzz"
+  if [[ -x "$CF" ]] && "$CF" --version >/dev/null 2>&1 && [[ "$(cat "$ROOT/.tools/.cargo-fuzz-version" 2>/dev/null)" == "$CARGO_FUZZ_VERSION" ]]; then
+    log "cargo-fuzz $CARGO_FUZZ_VERSION present"
+  else
+    log "cargo install cargo-fuzz $CARGO_FUZZ_VERSION into .tools/"
+    cargo install cargo-fuzz --version "=$CARGO_FUZZ_VERSION" --locked --root "$ROOT/.tools" --quiet </dev/null
+    printf '%s' "$CARGO_FUZZ_VERSION" >"$ROOT/.tools/.cargo-fuzz-version"
   fi
 fi
 

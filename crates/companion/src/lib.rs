@@ -38,3 +38,18 @@ pub mod state;
 pub mod store;
 pub mod tokens;
 pub mod upstream;
+
+/// The pure parsing and validation steps of the HTTP surface, in one place
+/// for the fuzz targets in `fuzz/` (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::consent::client_redirect;
+    pub use crate::gateway::{peek, Bearer, Peek};
+    pub use crate::oauth::authorize::{
+        check_request as check_authorize, select_redirect, CheckedRequest,
+    };
+    pub use crate::oauth::redirect_uri::RedirectUri;
+    pub use crate::oauth::register::{check_metadata, Registration};
+    pub use crate::oauth::token::{check_request as check_token, parse_form, Grant, TokenRequest};
+    pub use crate::oauth::{check_scope, parse_params, pkce, LocalHost, OAuthError, SCOPE};
+}

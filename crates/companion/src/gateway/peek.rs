@@ -44,12 +44,21 @@ fn clip(s: String) -> String {
     s[..end].to_string()
 }
 
+/// Whether a JSON value (without leading whitespace, as serde_json hands a
+/// `RawValue` out) is an object. Serde would also read a struct from an
+/// array, positionally, so `["x","tools/call"]` must be ruled out first.
+fn is_object(raw: &RawValue) -> bool {
+    raw.get().starts_with('{')
+}
+
 fn one(m: Message<'_>) -> Peek {
     let tool = match (m.method.as_deref(), m.params) {
-        (Some("tools/call"), Some(p)) => serde_json::from_str::<ToolParams>(p.get())
-            .ok()
-            .and_then(|t| t.name)
-            .map(clip),
+        (Some("tools/call"), Some(p)) if is_object(p) => {
+            serde_json::from_str::<ToolParams>(p.get())
+                .ok()
+                .and_then(|t| t.name)
+                .map(clip)
+        }
         _ => None,
     };
     Peek {
@@ -62,19 +71,31 @@ fn one(m: Message<'_>) -> Peek {
 /// with (`null` for batches and notifications). Unparseable bodies yield
 /// no messages; the upstream will say what is wrong with them.
 pub fn peek(body: &[u8]) -> (Vec<Peek>, serde_json::Value) {
-    if let Ok(m) = serde_json::from_slice::<Message<'_>>(body) {
-        let id =
-            m.id.and_then(|r| serde_json::from_str(r.get()).ok())
-                .unwrap_or(serde_json::Value::Null);
-        return (vec![one(m)], id);
+    let Ok(raw) = serde_json::from_slice::<&RawValue>(body) else {
+        return (Vec::new(), serde_json::Value::Null);
+    };
+    if is_object(raw) {
+        if let Ok(m) = serde_json::from_str::<Message<'_>>(raw.get()) {
+            let id =
+                m.id.and_then(|r| serde_json::from_str(r.get()).ok())
+                    .unwrap_or(serde_json::Value::Null);
+            return (vec![one(m)], id);
+        }
+    } else if let Ok(batch) = serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
+        let messages: Option<Vec<Peek>> = batch
+            .into_iter()
+            .map(|m| {
+                is_object(m)
+                    .then(|| serde_json::from_str::<Message<'_>>(m.get()).ok())
+                    .flatten()
+                    .map(one)
+            })
+            .collect();
+        if let Some(messages) = messages {
+            return (messages, serde_json::Value::Null);
+        }
     }
-    match serde_json::from_slice::<Vec<Message<'_>>>(body) {
-        Ok(batch) => (
-            batch.into_iter().map(one).collect(),
-            serde_json::Value::Null,
-        ),
-        Err(_) => (Vec::new(), serde_json::Value::Null),
-    }
+    (Vec::new(), serde_json::Value::Null)
 }
 
 #[cfg(test)]
@@ -104,5 +125,26 @@ mod tests {
         assert!(peek(b"not json").0.is_empty());
         let (p, _) = peek(format!(r#"{{"method":"{}"}}"#, "m".repeat(1000)).as_bytes());
         assert_eq!(p[0].method.len(), MAX_NAME);
+    }
+
+    #[test]
+    fn only_objects_are_messages() {
+        // Found by fuzz/jsonrpc_peek: serde reads a struct from an array too,
+        // so arrays and one-element batches were taken as one message.
+        assert!(peek(b"[]").0.is_empty());
+        assert!(peek(br#"[1,"tools/call",{"name":"x"}]"#).0.is_empty());
+        let (p, id) = peek(br#" [{"jsonrpc":"2.0","id":1,"method":"tools/list"}]"#);
+        assert_eq!(
+            p,
+            vec![Peek {
+                method: "tools/list".into(),
+                tool: None
+            }]
+        );
+        assert_eq!(id, serde_json::Value::Null);
+        let (p, _) = peek(br#"{"id":1,"method":"tools/call","params":["put_node"]}"#);
+        assert_eq!(p[0].tool, None);
+        let (p, _) = peek(br#"{"method":"tools/call","params": {"name":"put_node"}}"#);
+        assert_eq!(p[0].tool.as_deref(), Some("put_node"));
     }
 }

@@ -2,15 +2,15 @@
 //! registration, authorization with consent, token and revocation endpoints.
 //! Route paths are constants shared with the discovery documents.
 
-mod authorize;
+pub(crate) mod authorize;
 mod consent_page;
 pub mod error;
 mod metadata;
 pub mod pkce;
 pub mod redirect_uri;
-mod register;
+pub(crate) mod register;
 mod revoke;
-mod token;
+pub(crate) mod token;
 
 use std::collections::HashMap;
 
@@ -93,6 +93,7 @@ impl LocalHost {
             && url.query().is_none()
             && url.fragment().is_none()
             && url.username().is_empty()
+            && url.password().is_none()
     }
 }
 
@@ -171,6 +172,8 @@ mod tests {
         assert!(!h.is_our_resource("https://127.0.0.1:7767/mcp"));
         assert!(!h.is_our_resource("http://evil.example:7767/mcp"));
         assert!(!h.is_our_resource("http://127.0.0.1:7767/mcp?x=1"));
+        // Found by fuzz/token_form: a password without a user name.
+        assert!(!h.is_our_resource("http://:pw@127.0.0.1:7767/mcp"));
     }
 
     #[test]

@@ -66,14 +66,15 @@ impl RedirectUri {
 
     /// Whether `requested` matches this registered URI: exact, except that
     /// the port of a loopback URI is ignored.
+    /// The requested URI must itself pass the rules: `Url::parse` alone
+    /// would drop tabs, newlines and surrounding spaces before comparing.
     pub fn matches(&self, requested: &str) -> bool {
-        if !self.loopback {
-            return self.url.as_str() == requested
-                || Url::parse(requested).is_ok_and(|u| u == self.url);
-        }
         let Ok(req) = Self::parse(requested) else {
             return false;
         };
+        if !self.loopback {
+            return req.url == self.url;
+        }
         req.loopback
             && req.url.scheme() == self.url.scheme()
             && req.url.host() == self.url.host()
@@ -136,5 +137,21 @@ mod tests {
         assert!(r.matches("https://app.example/cb"));
         assert!(!r.matches("https://app.example:8443/cb"));
         assert!(!r.matches("https://app.example/cb/"));
+    }
+
+    #[test]
+    fn requested_uri_must_pass_the_rules_too() {
+        // Found by fuzz/redirect_uri: Url::parse strips tabs, newlines and
+        // outer spaces, so these matched the registered URI.
+        let r = RedirectUri::parse("https://app.example/cb").expect("ok");
+        for bad in [
+            "https://app.example/c\tb",
+            "https://app.example/cb\n",
+            " https://app.example/cb",
+            "https://app.example/cb#",
+        ] {
+            assert!(!r.matches(bad), "{bad:?}");
+        }
+        assert!(r.matches("https://APP.example:443/cb"));
     }
 }

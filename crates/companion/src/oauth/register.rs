@@ -55,26 +55,21 @@ fn check_list(
     Ok(())
 }
 
-/// `POST /oauth/register`
-pub async fn register(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, OAuthError> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err(OAuthError::InvalidRequest(
-            "Content-Type must be application/json".into(),
-        ));
-    }
-    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| {
-        OAuthError::TooLarge(format!("registration body larger than {MAX_BODY} bytes"))
-    })?;
-    let body: Value = serde_json::from_slice(&bytes)
+/// The metadata of a registration request, once checked.
+#[derive(Debug)]
+pub struct Registration {
+    /// The client's name, trimmed (or a placeholder).
+    pub name: String,
+    /// The redirect URIs, as sent; each passed [`RedirectUri::parse`].
+    pub redirect_uris: Vec<String>,
+    /// The scope granted (always ours).
+    pub scope: String,
+}
+
+/// Checks a registration body (RFC 7591 metadata of a public client). Needs
+/// no state: the handler stores what this returns.
+pub fn check_metadata(bytes: &[u8]) -> Result<Registration, OAuthError> {
+    let body: Value = serde_json::from_slice(bytes)
         .map_err(|_| metadata_error("request body is not valid JSON"))?;
     if !body.is_object() {
         return Err(metadata_error("request body must be a JSON object"));
@@ -134,6 +129,37 @@ pub async fn register(
         }
         Some(_) => return Err(metadata_error("client_name must be a string")),
     };
+    Ok(Registration {
+        name,
+        redirect_uris,
+        scope,
+    })
+}
+
+/// `POST /oauth/register`
+pub async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, OAuthError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(OAuthError::InvalidRequest(
+            "Content-Type must be application/json".into(),
+        ));
+    }
+    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| {
+        OAuthError::TooLarge(format!("registration body larger than {MAX_BODY} bytes"))
+    })?;
+    let Registration {
+        name,
+        redirect_uris,
+        scope,
+    } = check_metadata(&bytes)?;
 
     let now = state.now();
     let client = Client {

@@ -1,6 +1,8 @@
 //! `POST /oauth/token`: authorization-code exchange (PKCE S256, exact
 //! redirect URI) and refresh-token rotation.
 
+use std::collections::HashMap;
+
 use axum::body::{to_bytes, Body};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -22,7 +24,7 @@ pub const MAX_BODY: usize = 16 * 1024;
 pub(super) async fn read_form(
     headers: &HeaderMap,
     body: Body,
-) -> Result<std::collections::HashMap<String, String>, OAuthError> {
+) -> Result<HashMap<String, String>, OAuthError> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -39,15 +41,17 @@ pub(super) async fn read_form(
     let bytes = to_bytes(body, MAX_BODY)
         .await
         .map_err(|_| OAuthError::TooLarge(format!("request body larger than {MAX_BODY} bytes")))?;
-    let text = std::str::from_utf8(&bytes)
+    parse_form(&bytes)
+}
+
+/// Parses a form body: UTF-8, no repeated parameters.
+pub fn parse_form(bytes: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let text = std::str::from_utf8(bytes)
         .map_err(|_| OAuthError::InvalidRequest("body is not UTF-8".into()))?;
     parse_params(text)
 }
 
-fn required<'a>(
-    p: &'a std::collections::HashMap<String, String>,
-    k: &str,
-) -> Result<&'a str, OAuthError> {
+fn required<'a>(p: &'a HashMap<String, String>, k: &str) -> Result<&'a str, OAuthError> {
     p.get(k)
         .map(String::as_str)
         .filter(|v| !v.is_empty())
@@ -71,6 +75,90 @@ fn token_response(pair: &IssuedPair, now: i64) -> Response {
         .into_response()
 }
 
+/// The parts of a token request checked before the client is looked up.
+#[derive(Debug)]
+pub struct TokenRequest<'a> {
+    /// `authorization_code` or `refresh_token`.
+    pub grant_type: &'a str,
+    /// The (public) client.
+    pub client_id: &'a str,
+    params: &'a HashMap<String, String>,
+}
+
+/// What a token request's grant carries, checked for form only.
+#[derive(Debug)]
+pub enum Grant {
+    /// `grant_type=authorization_code`.
+    AuthorizationCode {
+        /// The authorization code.
+        code: Sensitive<String>,
+        /// The PKCE verifier (43 to 128 unreserved characters).
+        verifier: Sensitive<String>,
+        /// The redirect URI, when sent (non-empty).
+        redirect_uri: Option<String>,
+    },
+    /// `grant_type=refresh_token`.
+    RefreshToken {
+        /// The refresh token presented.
+        refresh_token: Sensitive<String>,
+    },
+}
+
+/// Checks a token request's grant type, client id and resource: what is
+/// checked before the client is looked up. Needs no state.
+pub fn check_request<'a>(
+    p: &'a HashMap<String, String>,
+    host: &LocalHost,
+) -> Result<TokenRequest<'a>, OAuthError> {
+    let grant_type = required(p, "grant_type")?;
+    let client_id = required(p, "client_id")?;
+    if grant_type != "authorization_code" && grant_type != "refresh_token" {
+        return Err(OAuthError::UnsupportedGrantType(format!(
+            "grant_type {grant_type:?} is not supported"
+        )));
+    }
+    if let Some(r) = p.get("resource") {
+        if !host.is_our_resource(r) {
+            return Err(OAuthError::InvalidTarget(
+                "resource must be this server's /mcp endpoint".into(),
+            ));
+        }
+    }
+    Ok(TokenRequest {
+        grant_type,
+        client_id,
+        params: p,
+    })
+}
+
+impl TokenRequest<'_> {
+    /// The grant's own parameters, checked for form (once the client is known).
+    pub fn grant(&self) -> Result<Grant, OAuthError> {
+        let p = self.params;
+        if self.grant_type == "authorization_code" {
+            let code = Sensitive::new(required(p, "code")?.to_string());
+            let verifier = Sensitive::new(required(p, "code_verifier")?.to_string());
+            if !pkce::valid_verifier(verifier.expose()) {
+                return Err(OAuthError::InvalidRequest(
+                    "code_verifier must be 43 to 128 unreserved characters".into(),
+                ));
+            }
+            let redirect_uri = p.get("redirect_uri").filter(|r| !r.is_empty()).cloned();
+            Ok(Grant::AuthorizationCode {
+                code,
+                verifier,
+                redirect_uri,
+            })
+        } else {
+            let refresh_token = Sensitive::new(required(p, "refresh_token")?.to_string());
+            if let Some(s) = p.get("scope") {
+                check_scope(Some(s))?;
+            }
+            Ok(Grant::RefreshToken { refresh_token })
+        }
+    }
+}
+
 /// `POST /oauth/token`
 pub async fn token(
     State(state): State<AppState>,
@@ -84,35 +172,20 @@ pub async fn token(
         ));
     }
     let p = read_form(&headers, body).await?;
-    let grant_type = required(&p, "grant_type")?;
-    let client_id = required(&p, "client_id")?;
-    if grant_type != "authorization_code" && grant_type != "refresh_token" {
-        return Err(OAuthError::UnsupportedGrantType(format!(
-            "grant_type {grant_type:?} is not supported"
-        )));
-    }
-    if let Some(r) = p.get("resource") {
-        if !host.is_our_resource(r) {
-            return Err(OAuthError::InvalidTarget(
-                "resource must be this server's /mcp endpoint".into(),
-            ));
-        }
-    }
+    let request = check_request(&p, &host)?;
+    let client_id = request.client_id;
     if state.store.client(client_id.to_string()).await?.is_none() {
         return Err(OAuthError::InvalidClient(
             "unknown client_id; register again".into(),
         ));
     }
     let now = state.now();
-    match grant_type {
-        "authorization_code" => {
-            let code = Sensitive::new(required(&p, "code")?.to_string());
-            let verifier = Sensitive::new(required(&p, "code_verifier")?.to_string());
-            if !pkce::valid_verifier(verifier.expose()) {
-                return Err(OAuthError::InvalidRequest(
-                    "code_verifier must be 43 to 128 unreserved characters".into(),
-                ));
-            }
+    match request.grant()? {
+        Grant::AuthorizationCode {
+            code,
+            verifier,
+            redirect_uri,
+        } => {
             let code_hash = tokens::hash(code.expose());
             let Some(stored) = state.store.code(code_hash.clone()).await? else {
                 return Err(OAuthError::InvalidGrant(
@@ -139,13 +212,13 @@ pub async fn token(
                 ));
             }
             // Required when the authorization request named it; when given, exact.
-            match p.get("redirect_uri").filter(|r| !r.is_empty()) {
+            match redirect_uri {
                 None if stored.redirect_sent => {
                     return Err(OAuthError::InvalidRequest(
                         "redirect_uri is required".into(),
                     ))
                 }
-                Some(r) if *r != stored.redirect_uri => {
+                Some(r) if r != stored.redirect_uri => {
                     return Err(OAuthError::InvalidGrant(
                         "redirect_uri does not match the authorization request".into(),
                     ))
@@ -178,11 +251,9 @@ pub async fn token(
                 )),
             }
         }
-        _ => {
-            let presented = Sensitive::new(required(&p, "refresh_token")?.to_string());
-            if let Some(s) = p.get("scope") {
-                check_scope(Some(s))?;
-            }
+        Grant::RefreshToken {
+            refresh_token: presented,
+        } => {
             match state
                 .store
                 .refresh(presented, client_id.to_string(), now)

@@ -1,0 +1,110 @@
+//! Dynamic client registration metadata (POST /oauth/register, RFC 7591).
+//!
+//! Input: the request body. Checks: accepted metadata came from a JSON object
+//! whose `redirect_uris` is 1 to 10 strings, every one an accepted redirect
+//! URI (kept verbatim, in order); the client is public
+//! (`token_endpoint_auth_method` absent or `none`); grant and response types
+//! are only the supported ones; the scope is `mcp`; the name is 1 to 100
+//! printable characters, trimmed. Refusals are `invalid_client_metadata` or
+//! `invalid_redirect_uri` only. Re-registering what was accepted is accepted
+//! with the same result.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use serde_json::{json, Value};
+use spor_companion::fuzzing::{check_metadata, OAuthError, RedirectUri, SCOPE};
+
+fn only(v: Option<&Value>, allowed: &[&str], required: &str) -> bool {
+    match v {
+        None => true,
+        Some(Value::Array(items)) => {
+            items
+                .iter()
+                .all(|i| i.as_str().is_some_and(|s| allowed.contains(&s)))
+                && items.iter().any(|i| i.as_str() == Some(required))
+        }
+        Some(_) => false,
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let reg = match check_metadata(data) {
+        Ok(r) => r,
+        Err(e) => {
+            assert!(
+                matches!(
+                    e,
+                    OAuthError::InvalidClientMetadata(_) | OAuthError::InvalidRedirectUri(_)
+                ),
+                "unexpected error {e:?}"
+            );
+            assert!(!e.description().is_empty());
+            return;
+        }
+    };
+    let body: Value = serde_json::from_slice(data).expect("accepted body is JSON");
+    let obj = body.as_object().expect("accepted body is an object");
+
+    let sent: Vec<&str> = obj["redirect_uris"]
+        .as_array()
+        .expect("redirect_uris is an array")
+        .iter()
+        .map(|u| u.as_str().expect("redirect URIs are strings"))
+        .collect();
+    assert!((1..=10).contains(&sent.len()));
+    assert_eq!(reg.redirect_uris, sent, "redirect URIs not kept verbatim");
+    for u in &reg.redirect_uris {
+        let r = RedirectUri::parse(u).unwrap_or_else(|e| panic!("accepted bad URI {u:?}: {e}"));
+        assert!(r.matches(u));
+    }
+
+    assert!(matches!(
+        obj.get("token_endpoint_auth_method"),
+        None | Some(Value::String(_))
+    ));
+    if let Some(m) = obj.get("token_endpoint_auth_method") {
+        assert_eq!(m, "none", "confidential client accepted");
+    }
+    assert!(only(
+        obj.get("grant_types"),
+        &["authorization_code", "refresh_token"],
+        "authorization_code"
+    ));
+    assert!(only(obj.get("response_types"), &["code"], "code"));
+    assert_eq!(reg.scope, SCOPE);
+    match obj.get("scope") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => {
+            assert!(
+                s.trim().split(' ').all(|p| p.is_empty() || p == SCOPE),
+                "scope {s:?}"
+            )
+        }
+        Some(other) => panic!("scope {other:?} accepted"),
+    }
+
+    let n = reg.name.chars().count();
+    assert!((1..=100).contains(&n), "name of {n} characters");
+    assert_eq!(reg.name.trim(), reg.name);
+    assert!(!reg.name.chars().any(char::is_control));
+    match obj.get("client_name") {
+        None | Some(Value::Null) => assert_eq!(reg.name, "Unnamed client"),
+        Some(Value::String(s)) => assert_eq!(reg.name, s.trim()),
+        Some(other) => panic!("client_name {other:?} accepted"),
+    }
+
+    // What was accepted is accepted again, unchanged.
+    let again = json!({
+        "client_name": reg.name,
+        "redirect_uris": reg.redirect_uris,
+        "scope": reg.scope,
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+    });
+    let again = check_metadata(again.to_string().as_bytes()).expect("re-registration refused");
+    assert_eq!(
+        (again.name, again.redirect_uris, again.scope),
+        (reg.name, reg.redirect_uris, reg.scope)
+    );
+});
