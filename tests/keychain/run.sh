@@ -38,6 +38,9 @@ if [[ "${SPOR_KEYCHAIN_TEST_INNER:-}" != "1" ]]; then
   [[ ! -e "$NOKC/data/secrets.json" ]] || { echo "FAIL: fell back to the file store silently"; exit 1; }
   rm -rf "$NOKC"
   echo "PASS: no keychain -> clear error naming --secret-store file, nothing written"
+  # Keychain faults with a real PAT: no Secret Service, locked, unanswered prompt.
+  SPOR_COMPANIOND="$COMPANIOND" SPOR_SANDBOX="$SANDBOX" bash "$HERE/faults.sh" \
+    || { echo "FAIL: keychain faults (tests/keychain/faults.sh)"; exit 1; }
   KEYRING_HOME="$(mktemp -d "${TMPDIR:-/tmp}/spor-keyring.XXXXXX")"
   trap 'rm -rf "$KEYRING_HOME"' EXIT
   mkdir -p "$KEYRING_HOME/data" "$KEYRING_HOME/run"

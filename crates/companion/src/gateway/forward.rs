@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::{to_bytes, Body};
+use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
-use futures_util::StreamExt;
+use axum::{BoxError, Extension, Json};
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 
 use super::bearer::{challenge, Bearer};
@@ -38,15 +39,24 @@ const FORWARD_REQUEST: [&str; 5] = [
     "mcp-protocol-version",
     "last-event-id",
 ];
-/// Response headers that travel back (no `set-cookie`, no hop-by-hop).
-const FORWARD_RESPONSE: [&str; 6] = [
+/// Response headers that travel back: an allow-list of what MCP needs, so
+/// no `set-cookie`, CORS, HSTS, `location` or hop-by-hop header of the
+/// upstream reaches the host. Not `www-authenticate` either: it would point
+/// the host at the upstream's authorization server, while the host's
+/// resource is the companion (an upstream `401` gets the companion's own
+/// challenge instead).
+const FORWARD_RESPONSE: [&str; 5] = [
     "content-type",
     "mcp-session-id",
     "mcp-protocol-version",
     "retry-after",
     "cache-control",
-    "www-authenticate",
 ];
+
+/// Largest answer read whole from the upstream (anything but an event
+/// stream: one JSON-RPC response, an empty `202`, an error body); a larger
+/// one becomes an error for the host.
+const MAX_ANSWER_BODY: usize = 16 * 1024 * 1024;
 
 /// Access tokens cached at most; a full cache is emptied and refilled.
 const MAX_CACHED_ACCESS: usize = 4096;
@@ -360,12 +370,6 @@ struct PendingLog {
     started: Instant,
 }
 
-impl PendingLog {
-    fn mark_broken(&mut self) {
-        self.outcome = "stream_broken".into();
-    }
-}
-
 impl Drop for PendingLog {
     fn drop(&mut self) {
         let calls = std::mem::take(&mut self.calls);
@@ -451,7 +455,7 @@ pub async fn handle(
     }
 
     let started = Instant::now();
-    let resp = match tokio::time::timeout(state.gateway.header_timeout, upstream.send()).await {
+    let mut resp = match tokio::time::timeout(state.gateway.header_timeout, upstream.send()).await {
         Err(_) => {
             record(
                 &state, &principal, &account, calls, "timeout", None, started,
@@ -468,23 +472,22 @@ pub async fn handle(
         }
         Ok(Err(e)) => {
             tracing::warn!(account = %account.id, connect = e.is_connect(), "upstream request failed");
-            record(
-                &state,
-                &principal,
-                &account,
-                calls,
-                "unreachable",
-                None,
-                started,
-            );
+            // Refused or unroutable, versus connected but then cut off or
+            // answered with something that is not HTTP (e.g. oversized headers).
+            let (outcome, what) = if e.is_connect() {
+                ("unreachable", "is unreachable")
+            } else {
+                (
+                    "bad_response",
+                    "closed the connection or sent an invalid HTTP answer",
+                )
+            };
+            record(&state, &principal, &account, calls, outcome, None, started);
             return failure(
                 StatusCode::BAD_GATEWAY,
                 is_post,
                 &rpc_id,
-                format!(
-                    "the upstream MCP server at {} is unreachable",
-                    account.mcp_url
-                ),
+                format!("the upstream MCP server at {} {what}", account.mcp_url),
             );
         }
         Ok(Ok(r)) => r,
@@ -558,6 +561,53 @@ pub async fn handle(
         started,
     };
 
+    // Anything but an event stream is one answer: read it whole, bounded in
+    // size and idle time, so a cut, stalled or oversized answer reaches the
+    // host as an error carrying its request id, not as a truncated body.
+    let idle = state.gateway.stream_idle_timeout;
+    let is_sse = header_str(resp.headers(), "content-type").is_some_and(|v| {
+        v.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("text/event-stream")
+    });
+    let answer = if is_sse {
+        None
+    } else {
+        match read_answer(&mut resp, idle).await {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                let (outcome, code, what) = match e {
+                    AnswerError::TooLarge => (
+                        "too_large",
+                        StatusCode::BAD_GATEWAY,
+                        format!("sent an answer larger than {MAX_ANSWER_BODY} bytes"),
+                    ),
+                    AnswerError::Broken => (
+                        "stream_broken",
+                        StatusCode::BAD_GATEWAY,
+                        "closed the connection before finishing its answer".to_string(),
+                    ),
+                    AnswerError::Idle => (
+                        "stream_idle",
+                        StatusCode::GATEWAY_TIMEOUT,
+                        format!(
+                            "stopped sending its answer (nothing for {} s)",
+                            idle.as_secs()
+                        ),
+                    ),
+                };
+                log.outcome = outcome.into();
+                drop(log);
+                return failure(
+                    code,
+                    is_post,
+                    &rpc_id,
+                    format!("the upstream MCP server at {} {what}", account.mcp_url),
+                );
+            }
+        }
+    };
+
     // Bind a session the upstream just created; forget one that ended.
     let returned = header_str(resp.headers(), "mcp-session-id").map(tokens::hash);
     if let Some(new) = returned.filter(|r| session.as_ref() != Some(r)) {
@@ -603,18 +653,160 @@ pub async fn handle(
             }
         }
     }
-    // The stream ends when the upstream ends it, drops it (the client sees
-    // the connection close), or the grant is revoked.
-    let cancel = state.gateway.stream_token(&principal);
-    let stream = resp
-        .bytes_stream()
-        .take_until(cancel.cancelled_owned())
-        .map(move |chunk| {
-            if chunk.is_err() {
-                log.mark_broken();
-            }
-            chunk
-        });
-    out.body(Body::from_stream(stream))
+    let body = match answer {
+        // Logged (as `log` drops) once the answer is handed over.
+        Some(bytes) => Body::from(bytes),
+        // The stream ends when the upstream ends it, cuts it, stalls (see
+        // `relay`), or the grant is revoked.
+        None => {
+            let cancel = state.gateway.stream_token(&principal);
+            let relay = Relay {
+                upstream: resp.bytes_stream().boxed(),
+                idle,
+                answers: (is_post && !rpc_id.is_null()).then_some(rpc_id),
+                url: account.mcp_url.clone(),
+                tail: Vec::new(),
+                log,
+                done: false,
+            };
+            Body::from_stream(relay.run().take_until(cancel.cancelled_owned()))
+        }
+    };
+    out.body(body)
         .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+}
+
+/// Why an answer could not be read whole.
+enum AnswerError {
+    /// Larger than [`MAX_ANSWER_BODY`].
+    TooLarge,
+    /// The upstream cut the connection (e.g. before its `Content-Length`).
+    Broken,
+    /// Nothing arrived for the idle bound.
+    Idle,
+}
+
+/// Reads a whole answer of at most [`MAX_ANSWER_BODY`] bytes, giving up
+/// when nothing arrives for `idle`.
+async fn read_answer(resp: &mut reqwest::Response, idle: Duration) -> Result<Bytes, AnswerError> {
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BODY as u64)
+    {
+        return Err(AnswerError::TooLarge);
+    }
+    let mut body = Vec::new();
+    loop {
+        match tokio::time::timeout(idle, resp.chunk()).await {
+            Err(_) => return Err(AnswerError::Idle),
+            Ok(Err(_)) => return Err(AnswerError::Broken),
+            Ok(Ok(None)) => return Ok(body.into()),
+            Ok(Ok(Some(chunk))) => {
+                if body.len() + chunk.len() > MAX_ANSWER_BODY {
+                    return Err(AnswerError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+    }
+}
+
+/// An upstream event stream being relayed to the host.
+struct Relay {
+    upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    idle: Duration,
+    /// The id of the POST this stream answers, if any.
+    answers: Option<Value>,
+    url: String,
+    /// The last few bytes relayed: whether an event was left half-sent.
+    tail: Vec<u8>,
+    log: PendingLog,
+    done: bool,
+}
+
+impl Relay {
+    /// Relays chunk by chunk as they come, never re-parsing and never
+    /// buffering (memory stays one chunk however long the stream, its
+    /// events or its lines), malformed SSE included: the host's MCP client
+    /// judges the bytes, as it would talking to the server directly.
+    ///
+    /// Why an idle bound: a stalled upstream (a hung process, a machine gone
+    /// without closing the connection) would otherwise hold the host's call
+    /// open forever. After `stream_idle_timeout` without a byte, or when the
+    /// upstream cuts the stream, the companion hangs up on the upstream,
+    /// logs `stream_idle` / `stream_broken`, and:
+    /// - a POST's stream (a call waiting for its answer) gets a last event,
+    ///   a JSON-RPC error for the request's id naming the cause, then ends,
+    ///   so the host's call fails at once with a reason;
+    /// - a GET stream ends (cleanly when idle: MCP clients reopen it, and a
+    ///   dead upstream then answers 502/504 at once; cut when cut).
+    ///
+    /// In the middle of an event no event can be added, so the host's
+    /// connection is cut instead of completing half an event with ours.
+    fn run(self) -> impl Stream<Item = Result<Bytes, BoxError>> {
+        futures_util::stream::unfold(self, |mut r| async move {
+            if r.done {
+                return None;
+            }
+            match tokio::time::timeout(r.idle, r.upstream.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    r.remember(&chunk);
+                    Some((Ok(chunk), r))
+                }
+                Ok(None) => None,
+                Ok(Some(Err(_))) => {
+                    r.log.outcome = "stream_broken".into();
+                    r.finish("closed the connection in the middle of its answer", true)
+                }
+                Err(_) => {
+                    r.log.outcome = "stream_idle".into();
+                    let why = format!(
+                        "sent nothing for {} s; the call was ended",
+                        r.idle.as_secs()
+                    );
+                    r.finish(&why, false)
+                }
+            }
+        })
+    }
+
+    fn remember(&mut self, chunk: &[u8]) {
+        self.tail
+            .extend_from_slice(&chunk[chunk.len().saturating_sub(4)..]);
+        let excess = self.tail.len().saturating_sub(4);
+        self.tail.drain(..excess);
+    }
+
+    /// Whether what was relayed so far ends with a complete event.
+    fn at_boundary(&self) -> bool {
+        self.tail.is_empty()
+            || [
+                &b"\n\n"[..],
+                b"\r\r",
+                b"\r\n\r\n",
+                b"\n\r\n",
+                b"\r\n\n",
+                b"\r\r\n",
+            ]
+            .iter()
+            .any(|end| self.tail.ends_with(end))
+    }
+
+    /// The stream's last item after the upstream failed (`cut`: it broke
+    /// rather than went quiet).
+    fn finish(mut self, why: &str, cut: bool) -> Option<(Result<Bytes, BoxError>, Self)> {
+        self.done = true;
+        let message = format!("the upstream MCP server at {} {why}", self.url);
+        let boundary = self.at_boundary();
+        match self.answers.take() {
+            Some(id) if boundary => {
+                let error = serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": { "code": -32000, "message": message } });
+                let event = Bytes::from(format!("event: message\ndata: {error}\n\n"));
+                Some((Ok(event), self))
+            }
+            Some(_) => Some((Err(message.into()), self)),
+            None if cut => Some((Err(message.into()), self)),
+            None => None,
+        }
+    }
 }

@@ -26,6 +26,9 @@ pub use peek::{peek, Peek};
 
 /// How long the upstream may take to send response headers by default.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long an upstream response body may send nothing by default before
+/// the companion gives up on it (see `forward::relay`).
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// The `/mcp` route.
 pub fn router() -> Router<AppState> {
@@ -66,6 +69,8 @@ pub struct Gateway {
     pub calls: CallLog,
     pub(crate) http: reqwest::Client,
     pub(crate) header_timeout: Duration,
+    /// How long a response body may send nothing before it is ended.
+    pub(crate) stream_idle_timeout: Duration,
     /// Session-id hash → principal key; the database has the same, for restarts.
     pub(crate) sessions: Arc<Mutex<HashMap<String, String>>>,
     /// Principal key → what cancels its open response streams.
@@ -76,6 +81,7 @@ impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
             .field("header_timeout", &self.header_timeout)
+            .field("stream_idle_timeout", &self.stream_idle_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -104,9 +110,16 @@ impl Gateway {
             calls: CallLog::default(),
             http,
             header_timeout,
+            stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
             sessions: Arc::default(),
             streams: Arc::default(),
         }
+    }
+
+    /// The same gateway, ending response bodies that send nothing for `idle`.
+    pub fn with_stream_idle_timeout(mut self, idle: Duration) -> Self {
+        self.stream_idle_timeout = idle;
+        self
     }
 
     /// The token that ends this principal's open streams.
@@ -115,7 +128,10 @@ impl Gateway {
         map.entry(principal.key()).or_default().clone()
     }
 
-    /// Ends every open stream of a principal at once.
+    /// Ends every open stream of a principal at once and forgets its
+    /// sessions here (the database keeps them; a revoked principal's token
+    /// is refused before its sessions are looked at), so the map holds live
+    /// principals' sessions only.
     fn end(&self, key: &str) {
         let token = self
             .streams
@@ -125,6 +141,10 @@ impl Gateway {
         if let Some(t) = token {
             t.cancel();
         }
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, owner| owner != key);
     }
 
     /// Ends every open stream; graceful shutdown would otherwise wait for

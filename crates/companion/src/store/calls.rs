@@ -25,7 +25,8 @@ pub struct CallRecord {
     pub method: String,
     /// Tool name, for `tools/call`.
     pub tool: Option<String>,
-    /// `ok`, `http_<status>`, `unreachable`, `timeout`, `rejected`, `stream_broken`.
+    /// `ok`, `http_<status>`, `unreachable`, `bad_response`, `timeout`, `rejected`,
+    /// `stream_broken`, `stream_idle`, `too_large`.
     pub outcome: String,
     /// Upstream HTTP status, if one came.
     pub status: Option<u16>,

@@ -203,11 +203,40 @@ fn transport_error(url: &str, e: &reqwest::Error) -> UpstreamError {
     }
 }
 
+/// Largest REST answer read (`/v1/me`, org choices, the token list are a
+/// few hundred bytes); a larger one is refused, never buffered whole.
+pub const MAX_REST_BODY: usize = 1024 * 1024;
+/// How much of an error answer is read to learn the server's reason.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Connect bound of REST calls.
+const REST_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Whole-call bound of REST calls (headers and body).
+const REST_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// An HTTP client for upstream REST calls, with bounded timeouts and no
 /// redirects (a redirect could carry the bearer token elsewhere).
 #[derive(Debug, Clone)]
 pub struct Upstream {
     http: reqwest::Client,
+}
+
+/// Reads a whole body of at most `limit` bytes; `Ok(None)` when it is
+/// larger (reading stops there, nothing more is buffered).
+async fn read_capped(
+    resp: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if out.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Some(out))
 }
 
 impl Default for Upstream {
@@ -219,9 +248,14 @@ impl Default for Upstream {
 impl Upstream {
     /// A client with the default timeouts.
     pub fn new() -> Self {
+        Self::with_timeout(REST_TIMEOUT)
+    }
+
+    /// A client whose calls (headers and body) must finish within `timeout`.
+    pub fn with_timeout(timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
+            .connect_timeout(REST_CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("spor-companion/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -249,7 +283,12 @@ impl Upstream {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
-        let body = resp.bytes().await.unwrap_or_default();
+        let mut resp = resp;
+        let body = read_capped(&mut resp, MAX_ERROR_BODY)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let (code, message) = match serde_json::from_slice::<ErrorEnvelope>(&body) {
             Ok(env) => (env.error.code, env.error.message),
             Err(_) => (String::new(), format!("HTTP {status}")),
@@ -272,8 +311,22 @@ impl Upstream {
         url: String,
         pat: &Sensitive<String>,
     ) -> Result<T, UpstreamError> {
-        let resp = self.send(self.http.get(&url), &url, pat).await?;
-        resp.json().await.map_err(|_| {
+        let mut resp = self.send(self.http.get(&url), &url, pat).await?;
+        let body = match read_capped(&mut resp, MAX_REST_BODY).await {
+            Ok(Some(body)) => body,
+            Ok(None) => {
+                return Err(UpstreamError::BadResponse(format!(
+                    "{url} sent an answer larger than {MAX_REST_BODY} bytes"
+                )))
+            }
+            Err(e) if e.is_timeout() => return Err(UpstreamError::Timeout { url }),
+            Err(_) => {
+                return Err(UpstreamError::BadResponse(format!(
+                    "{url} closed the connection before finishing its answer"
+                )))
+            }
+        };
+        serde_json::from_slice(&body).map_err(|_| {
             UpstreamError::BadResponse(format!("{url} did not return the expected JSON"))
         })
     }

@@ -84,6 +84,9 @@ async fn upstream_5xx_is_a_json_rpc_error_naming_the_status() {
         .unwrap_or_default()
         .to_string();
     assert!(msg.contains("failed with HTTP 500"), "{msg}");
+    // Keeps serving once the fault clears (faults.rs: others meanwhile).
+    h.upstream.set_mcp_mode(McpMode::Normal);
+    h.assert_token_works(&c.tokens.access).await;
     h.stop().await;
 }
 
@@ -100,6 +103,9 @@ async fn a_stalled_upstream_is_a_timeout_error_not_a_hang() {
         .unwrap_or_default()
         .to_string();
     assert!(msg.contains("did not answer in time"), "{msg}");
+    // Keeps serving once the fault clears (faults.rs: others meanwhile).
+    h.upstream.set_mcp_mode(McpMode::Normal);
+    h.assert_token_works(&c.tokens.access).await;
     h.stop().await;
 }
 
@@ -111,6 +117,14 @@ async fn upstream_429_passes_through_with_retry_after() {
     let r = h.mcp_post(&c.tokens.access, None, CALL).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
     assert_eq!(r.header("retry-after"), Some("7"));
+    assert_eq!(
+        r.json()["error"]["code"],
+        "rate_limited",
+        "passed through: {}",
+        r.text
+    );
+    h.upstream.set_mcp_mode(McpMode::Normal);
+    h.assert_token_works(&c.tokens.access).await;
     h.stop().await;
 }
 

@@ -11,6 +11,7 @@ mod connect;
 mod consent;
 mod control;
 mod desktop;
+mod faults;
 mod gateway;
 mod guard;
 mod limits;

@@ -277,6 +277,10 @@ async fn an_unreachable_upstream_is_a_502_json_rpc_error_carrying_the_request_id
         h.grant(&c.grant_id).await.revoked_at.is_none(),
         "an outage revokes nothing"
     );
+    // Another account on a live upstream keeps being served.
+    let live = h.add_account(PAT_BETA, "beta").await;
+    let other = h.connect_as(&live).await;
+    h.assert_token_works(&other.tokens.access).await;
     h.stop().await;
 }
 

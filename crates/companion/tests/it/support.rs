@@ -678,16 +678,26 @@ impl Harness {
 
     /// Like [`Self::start`] with other bounds.
     pub async fn start_with(limits: Limits) -> Self {
-        Self::launch(limits, false).await
+        Self::launch(limits, false, Gateway::new(UPSTREAM_HEADER_TIMEOUT)).await
+    }
+
+    /// Like [`Self::start`] with a gateway of other bounds.
+    pub async fn start_with_gateway(gateway: Gateway) -> Self {
+        Self::launch(Limits::default(), false, gateway).await
     }
 
     /// Like [`Self::start`] with the fake upstream configured as the
     /// default server (what `--server` or the app's config would set).
     pub async fn start_with_default_server() -> Self {
-        Self::launch(Limits::default(), true).await
+        Self::launch(
+            Limits::default(),
+            true,
+            Gateway::new(UPSTREAM_HEADER_TIMEOUT),
+        )
+        .await
     }
 
-    async fn launch(limits: Limits, default_server: bool) -> Self {
+    async fn launch(limits: Limits, default_server: bool, gateway: Gateway) -> Self {
         let upstream = FakeUpstream::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("companion.db")).expect("open store");
@@ -704,7 +714,7 @@ impl Harness {
             },
         );
         // Short, so a stalled upstream is given up on quickly.
-        state.gateway = Gateway::new(UPSTREAM_HEADER_TIMEOUT);
+        state.gateway = gateway;
         state.limits = limits;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();
