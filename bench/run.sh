@@ -17,5 +17,8 @@ if ! command -v cargo >/dev/null 2>&1; then
   export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 fi
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-cargo build --release --locked -p spor-companion --bin spor-companiond -p spor-sandbox -p spor-bench
+# Two invocations: `--bin` applies to every package named with it, so one
+# line would build only the daemon.
+cargo build --release --locked -p spor-companion --bin spor-companiond
+cargo build --release --locked -p spor-sandbox -p spor-bench
 exec target/release/spor-bench --bin-dir target/release "$@"

@@ -1,63 +1,85 @@
-//! `spor-bench`: in one run, the same MCP workload against the upstream
-//! directly, through nginx and through the companion, interleaved so that
-//! machine drift hits all three alike; then the token endpoint. Prints
-//! Markdown tables; exits non-zero if any call or check failed.
+//! `spor-bench`: the benchmark (companion vs. direct vs. nginx, token
+//! endpoint; the default), and two checks that drive the real processes
+//! the same way: `crash` (SIGKILL under load, restart, nothing issued is
+//! lost) and `soak` (a bounded run of many hosts: no unexpected errors,
+//! memory and descriptors flat, no secret in the log). Every mode exits
+//! non-zero if anything failed.
 
+mod benchmark;
+mod crash;
+mod dbcheck;
+mod ledger;
 mod mcp;
 mod oauth;
 mod procs;
+mod rig;
+mod soak;
 mod stats;
 mod sys;
 
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{bail, Context};
-use clap::Parser;
-use serde_json::Value;
+use clap::{Parser, Subcommand};
 
-use mcp::{Chunk, Session, Target};
-use oauth::{OAuth, TokenRun};
-use stats::Summary;
-
-/// Benchmark Spor Companion against going direct and against nginx.
+/// Benchmark Spor Companion against going direct and against nginx, or run
+/// its crash-safety and soak checks.
 #[derive(Parser, Debug)]
-#[command(name = "spor-bench")]
-struct Args {
+#[command(name = "spor-bench", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    #[command(flatten)]
+    bench: BenchArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Mode {
+    /// Kill the companion with SIGKILL under a load of registrations, code
+    /// exchanges, refreshes and revocations; restart it; check that nothing
+    /// a client received was lost and that the database is whole.
+    Crash(crash::CrashArgs),
+    /// Many simulated hosts doing OAuth, MCP calls, refreshes and
+    /// disconnects for a bounded time: no unexpected errors, resident memory
+    /// and open descriptors flat, no secret in the companion's log.
+    Soak(soak::SoakArgs),
+}
+
+/// The benchmark's options (also the top-level flags, for compatibility).
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
     /// Where `spor-companiond` and `spor-sandbox` are (release builds for
     /// real numbers).
     #[arg(long, default_value = "target/release")]
-    bin_dir: PathBuf,
+    pub bin_dir: PathBuf,
     /// A short run that checks correctness only (for the test command).
     #[arg(long)]
-    smoke: bool,
+    pub smoke: bool,
     /// Timed tool calls per target and concurrency.
     #[arg(long, default_value_t = 6_000)]
-    calls: usize,
+    pub calls: usize,
     /// Concurrency levels (simulated clients, one session each).
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,128")]
-    concurrency: Vec<usize>,
+    pub concurrency: Vec<usize>,
     /// Rounds the calls are split into; each round runs the three targets
     /// in a rotating order.
     #[arg(long, default_value_t = 6)]
-    rounds: usize,
+    pub rounds: usize,
     /// Code exchanges per concurrency level (1 and 32).
     #[arg(long, default_value_t = 500)]
-    exchanges: usize,
+    pub exchanges: usize,
     /// Refresh rotations at concurrency 1; at 32, this many in all.
     #[arg(long, default_value_t = 3_200)]
-    rotations: usize,
+    pub rotations: usize,
     /// Companion starts timed for the start-up figure.
     #[arg(long, default_value_t = 7)]
-    starts: usize,
+    pub starts: usize,
     /// Also write the report to this file.
     #[arg(long)]
-    report: Option<PathBuf>,
+    pub report: Option<PathBuf>,
 }
 
-impl Args {
+impl BenchArgs {
     fn apply_smoke(&mut self) {
         if self.smoke {
             self.calls = 60;
@@ -70,34 +92,24 @@ impl Args {
     }
 }
 
-/// Targets in report order.
-const TARGETS: [&str; 3] = ["direct", "nginx", "companion"];
-
-/// Everything one concurrency level measured.
-struct Level {
-    concurrency: usize,
-    /// Per target, in [`TARGETS`] order.
-    results: Vec<Summary>,
-    samples: Vec<String>,
-    /// Proxy CPU seconds per 1,000 calls (nginx, companion).
-    cpu_per_k: [f64; 2],
-}
-
-struct Setup {
-    sandbox_base: String,
-    pat: String,
-    data_dir: PathBuf,
-    account_id: String,
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> ExitCode {
-    let mut args = Args::parse();
-    args.apply_smoke();
-    match run(&args).await {
+    let cli = Cli::parse();
+    let mut report_path = None;
+    let outcome = match cli.mode {
+        Some(Mode::Crash(args)) => crash::run(&args).await,
+        Some(Mode::Soak(args)) => soak::run(&args).await,
+        None => {
+            let mut args = cli.bench;
+            args.apply_smoke();
+            report_path = args.report.clone();
+            benchmark::run(&args).await
+        }
+    };
+    match outcome {
         Ok((report, failures)) => {
             println!("{report}");
-            if let Some(path) = &args.report {
+            if let Some(path) = &report_path {
                 if let Err(e) = std::fs::write(path, &report) {
                     eprintln!("spor-bench: cannot write {}: {e}", path.display());
                     return ExitCode::FAILURE;
@@ -117,441 +129,4 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn bin(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
-    let p = dir.join(name);
-    if !p.is_file() {
-        bail!(
-            "{} not found; build it first (cargo build --release -p spor-companion -p spor-sandbox)",
-            p.display()
-        );
-    }
-    Ok(p)
-}
-
-fn cli_args<'a>(setup: &'a Setup, rest: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec![
-        "--data-dir",
-        setup.data_dir.to_str().unwrap_or_default(),
-        "--secret-store",
-        "file",
-    ];
-    v.extend_from_slice(rest);
-    v
-}
-
-async fn run(args: &Args) -> anyhow::Result<(String, Vec<String>)> {
-    let sandbox_bin = bin(&args.bin_dir, "spor-sandbox")?;
-    let companion_bin = bin(&args.bin_dir, "spor-companiond")?;
-    let tmp = tempfile::Builder::new().prefix("spor-bench-").tempdir()?;
-    let root = tmp.path();
-    let mut failures = Vec::new();
-
-    eprintln!("spor-bench: starting the sandbox upstream");
-    let sandbox_dir = root.join("sandbox");
-    let sandbox_dir_s = sandbox_dir.to_str().context("temp path")?;
-    let (sandbox, sandbox_base, _) = procs::spawn_until_ready(
-        "sandbox",
-        &sandbox_bin,
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            sandbox_dir_s,
-            "--remember-tokens",
-        ],
-        &[],
-        root,
-    )
-    .await?;
-    let pat = procs::run(
-        &sandbox_bin,
-        &[
-            "mint",
-            "--data-dir",
-            sandbox_dir_s,
-            "--name",
-            "Bench",
-            "--email",
-            "bench@example.com",
-            "--org",
-            "acme",
-        ],
-        None,
-    )
-    .await?
-    .trim()
-    .to_string();
-
-    let mut setup = Setup {
-        sandbox_base: sandbox_base.clone(),
-        pat,
-        data_dir: root.join("companion"),
-        account_id: String::new(),
-    };
-    let add = cli_args(
-        &setup,
-        &["account", "add", "--server", &sandbox_base, "--token-stdin"],
-    );
-    procs::run(&companion_bin, &add, Some(&setup.pat)).await?;
-    let list: Value = serde_json::from_str(
-        &procs::run(
-            &companion_bin,
-            &cli_args(&setup, &["account", "list", "--json"]),
-            None,
-        )
-        .await?,
-    )?;
-    setup.account_id = list[0]["id"]
-        .as_str()
-        .context("no account after account add")?
-        .to_string();
-
-    eprintln!("spor-bench: timing {} companion starts", args.starts);
-    let serve = cli_args(&setup, &["serve", "--listen", "127.0.0.1:0"]);
-    let mut startups = Vec::new();
-    for _ in 0..args.starts {
-        let (p, _, took) =
-            procs::spawn_until_ready("companion", &companion_bin, &serve, &[], root).await?;
-        startups.push(took);
-        p.stop().await?;
-    }
-    startups.sort();
-
-    let (companion, mcp_url, _) =
-        procs::spawn_until_ready("companion", &companion_bin, &serve, &[], root).await?;
-    let base = mcp_url
-        .strip_suffix("/mcp")
-        .context("ready line without /mcp")?
-        .to_string();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle_rss = sys::rss_mib(companion.pid());
-
-    let oauth = OAuth::register(&base, &setup.account_id, "spor-bench").await?;
-    let pair = oauth.grant().await?;
-
-    let (nginx, nginx_port) =
-        procs::start_nginx(&root.join("nginx"), &setup.sandbox_base, &setup.pat).await?;
-    let targets = [
-        Target::new(
-            TARGETS[0],
-            format!("{}/mcp", setup.sandbox_base),
-            Some(setup.pat.clone()),
-        )?,
-        Target::new(
-            TARGETS[1],
-            format!("http://127.0.0.1:{nginx_port}/mcp"),
-            None,
-        )?,
-        Target::new(TARGETS[2], format!("{base}/mcp"), Some(pair.access.clone()))?,
-    ];
-    let pids = [0, nginx.pid(), companion.pid()];
-
-    let mut levels = Vec::new();
-    for &c in &args.concurrency {
-        eprintln!(
-            "spor-bench: {} calls per target at concurrency {c}",
-            args.calls
-        );
-        let level = run_level(args, &targets, &pids, c).await?;
-        for (t, s) in TARGETS.iter().zip(&level.results) {
-            if s.errors > 0 {
-                failures.push(format!(
-                    "{t} at concurrency {c}: {} failed calls ({})",
-                    s.errors,
-                    level.samples.join("; ")
-                ));
-            }
-        }
-        levels.push(level);
-    }
-    let after_rss = sys::rss_mib(companion.pid());
-    let peak_rss = sys::peak_rss_mib(companion.pid());
-
-    eprintln!("spor-bench: token endpoint");
-    let mut token_runs = Vec::new();
-    for c in [1, 32] {
-        token_runs.push(oauth::bench_exchanges(&oauth, args.exchanges, c).await?);
-    }
-    let mut finals = Vec::new();
-    for (c, per_grant) in [(1, args.rotations), (32, args.rotations.div_ceil(32))] {
-        let (run, last) = oauth::bench_rotations(&oauth, c, per_grant).await?;
-        token_runs.push(run);
-        finals.extend(last);
-    }
-    for r in &token_runs {
-        if r.errors > 0 || r.unusable > 0 {
-            failures.push(format!(
-                "{} at concurrency {}: {} errors, {} unusable pairs",
-                r.op, r.concurrency, r.errors, r.unusable
-            ));
-        }
-    }
-    // Every rotated grant must still rotate, and none may have been revoked.
-    let mut final_refresh_failures = 0;
-    for p in &finals {
-        if oauth.refresh(&p.refresh).await.is_err() {
-            final_refresh_failures += 1;
-        }
-    }
-    let grants: Value = serde_json::from_str(
-        &procs::run(
-            &companion_bin,
-            &cli_args(&setup, &["grants", "list", "--json", "--all"]),
-            None,
-        )
-        .await?,
-    )?;
-    let ours: Vec<&Value> = grants
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|g| g["client_id"] == oauth.client_id.as_str())
-                .collect()
-        })
-        .unwrap_or_default();
-    let expected = 1 + 2 * args.exchanges + 1 + 32;
-    let revoked = ours.iter().filter(|g| !g["revoked_at"].is_null()).count();
-    if ours.len() != expected || revoked > 0 || final_refresh_failures > 0 {
-        failures.push(format!(
-            "grants: {} expected, {} found, {revoked} revoked, {final_refresh_failures} final refreshes failed",
-            expected,
-            ours.len()
-        ));
-    }
-
-    for s in [companion.stop(), nginx.stop(), sandbox.stop()] {
-        if let Err(e) = s.await {
-            failures.push(format!("{e:#}"));
-        }
-    }
-
-    let report = render(
-        args,
-        &levels,
-        &token_runs,
-        Resources {
-            idle_rss,
-            peak_rss,
-            after_rss,
-            startups,
-        },
-        GrantCheck {
-            expected,
-            found: ours.len(),
-            revoked,
-            final_refresh_failures,
-        },
-    );
-    Ok((report, failures))
-}
-
-/// Opens `c` sessions per target, warms up, then runs the timed calls in
-/// rounds, rotating which target goes first.
-async fn run_level(
-    args: &Args,
-    targets: &[Target; 3],
-    pids: &[u32; 3],
-    c: usize,
-) -> anyhow::Result<Level> {
-    let mut sessions: Vec<Vec<Session>> = Vec::new();
-    for t in targets {
-        let mut opened = Vec::with_capacity(c);
-        for i in 0..c {
-            opened.push(t.open(i).await?);
-        }
-        sessions.push(opened);
-    }
-    for s in &sessions {
-        warm_up(s, (c * 4).max(40)).await?;
-    }
-    let mut totals: Vec<Chunk> = (0..3).map(|_| Chunk::default()).collect();
-    let mut cpu = [0.0f64; 3];
-    let per_round = args.calls.div_ceil(args.rounds);
-    let mut next_id = 1_000_000u64;
-    for round in 0..args.rounds {
-        for k in 0..3 {
-            let t = (round + k) % 3;
-            let before = (pids[t] != 0).then(|| sys::cpu_secs(pids[t]));
-            let chunk = mcp::run_chunk(&sessions[t], per_round, next_id).await;
-            if let Some(b) = before {
-                cpu[t] += sys::cpu_secs(pids[t]) - b;
-            }
-            next_id += per_round as u64;
-            totals[t].absorb(chunk);
-        }
-    }
-    for s in sessions.iter().flatten() {
-        s.close().await;
-    }
-    let mut samples = Vec::new();
-    let results = totals
-        .iter_mut()
-        .map(|t| {
-            samples.extend(t.samples.iter().cloned());
-            Summary::of(t)
-        })
-        .collect::<Vec<_>>();
-    let per_k = |t: usize| {
-        let calls = results[t].ok + results[t].errors;
-        if calls == 0 {
-            0.0
-        } else {
-            cpu[t] / calls as f64 * 1000.0
-        }
-    };
-    Ok(Level {
-        concurrency: c,
-        cpu_per_k: [per_k(1), per_k(2)],
-        results,
-        samples,
-    })
-}
-
-/// Untimed calls before the measured ones; any failure ends the run (a
-/// target that cannot answer at all is a setup problem, not a measurement).
-async fn warm_up(sessions: &[Session], calls: usize) -> anyhow::Result<()> {
-    let chunk = mcp::run_chunk(sessions, calls, 1).await;
-    if chunk.errors > 0 {
-        bail!("warm-up failed: {}", chunk.samples.join("; "));
-    }
-    Ok(())
-}
-
-struct Resources {
-    idle_rss: f64,
-    peak_rss: f64,
-    after_rss: f64,
-    startups: Vec<Duration>,
-}
-
-struct GrantCheck {
-    expected: usize,
-    found: usize,
-    revoked: usize,
-    final_refresh_failures: usize,
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn render(
-    args: &Args,
-    levels: &[Level],
-    tokens: &[TokenRun],
-    res: Resources,
-    grants: GrantCheck,
-) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# spor-bench{}\n",
-        if args.smoke { " (smoke)" } else { "" }
-    );
-    let _ = writeln!(out, "Machine: {}\n", sys::machine());
-    let _ = writeln!(
-        out,
-        "## MCP tool calls\n\n{} timed `tools/call` round trips per target and concurrency, \
-         in {} interleaved rounds, after a warm-up; each answer checked.\n",
-        args.calls, args.rounds
-    );
-    let _ = writeln!(
-        out,
-        "| concurrency | target | calls/s | p50 ms | p99 ms | p99.9 ms | errors | proxy CPU s / 1k calls |"
-    );
-    let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|");
-    for l in levels {
-        for (i, (t, s)) in TARGETS.iter().zip(&l.results).enumerate() {
-            let cpu = match i {
-                0 => "–".to_string(),
-                _ => format!("{:.3}", l.cpu_per_k[i - 1]),
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {t} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {cpu} |",
-                l.concurrency, s.rps, s.p50, s.p99, s.p999, s.errors
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "\n| concurrency | companion / direct calls/s | companion / nginx calls/s | p50 added by companion ms | p50 added by nginx ms |"
-    );
-    let _ = writeln!(out, "|---:|---:|---:|---:|---:|");
-    for l in levels {
-        let [d, n, c] = [&l.results[0], &l.results[1], &l.results[2]];
-        let _ = writeln!(
-            out,
-            "| {} | {:.2} | {:.2} | {:+.3} | {:+.3} |",
-            l.concurrency,
-            c.rps / d.rps,
-            c.rps / n.rps,
-            c.p50 - d.p50,
-            n.p50 - d.p50
-        );
-    }
-    let median = res
-        .startups
-        .get(res.startups.len() / 2)
-        .copied()
-        .unwrap_or_default();
-    let max = res.startups.last().copied().unwrap_or_default();
-    let _ = writeln!(out, "\n## The companion process\n");
-    let _ = writeln!(out, "| measure | value |\n|---|---:|");
-    let _ = writeln!(
-        out,
-        "| resident memory, idle (after start-up and one grant) | {:.1} MiB |",
-        res.idle_rss
-    );
-    let _ = writeln!(
-        out,
-        "| resident memory, peak under load | {:.1} MiB |",
-        res.peak_rss
-    );
-    let _ = writeln!(
-        out,
-        "| resident memory, after the load | {:.1} MiB |",
-        res.after_rss
-    );
-    let _ = writeln!(
-        out,
-        "| start-up to the ready line, median / max of {} | {:.1} / {:.1} ms |",
-        res.startups.len(),
-        ms(median),
-        ms(max)
-    );
-    let total_cpu: f64 =
-        levels.iter().map(|l| l.cpu_per_k[1]).sum::<f64>() / levels.len().max(1) as f64;
-    let _ = writeln!(
-        out,
-        "| CPU s per 1,000 calls (mean over the levels) | {total_cpu:.3} |"
-    );
-
-    let _ = writeln!(out, "\n## Token endpoint\n");
-    let _ = writeln!(
-        out,
-        "| operation | concurrency | done | per second | errors | unusable pairs |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
-    for r in tokens {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {:.0} | {} | {} |",
-            r.op,
-            r.concurrency,
-            r.done,
-            r.done as f64 / r.elapsed.as_secs_f64().max(1e-9),
-            r.errors,
-            r.unusable
-        );
-    }
-    let _ = writeln!(
-        out,
-        "\nGrants afterwards: {} expected, {} found, {} revoked; {} of the rotated grants failed one more refresh.",
-        grants.expected, grants.found, grants.revoked, grants.final_refresh_failures
-    );
-    out
 }

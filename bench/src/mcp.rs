@@ -132,6 +132,41 @@ pub struct Session {
 }
 
 impl Session {
+    /// The session id the server assigned.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The same session, presenting another bearer token (e.g. the access
+    /// token of a refreshed pair of the same grant).
+    pub fn with_bearer(&self, bearer: &str) -> Session {
+        let mut target = self.target.clone();
+        target.bearer = Some(bearer.to_string());
+        Session {
+            target,
+            id: self.id.clone(),
+        }
+    }
+
+    /// Calls the trivial tool once and returns only the HTTP status (for
+    /// calls that are expected to be refused).
+    pub async fn call_status(&self, rpc_id: u64) -> anyhow::Result<u16> {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{rpc_id},"method":"tools/call","params":{{"name":"slow_count","arguments":{{"steps":1,"delay_ms":0}}}}}}"#
+        );
+        let resp = self
+            .target
+            .http
+            .post(&self.target.url)
+            .headers(self.target.headers(Some(&self.id)))
+            .body(body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        resp.bytes().await?;
+        Ok(status)
+    }
+
     /// Calls the trivial tool once and checks the answer.
     pub async fn call(&self, rpc_id: u64) -> anyhow::Result<()> {
         let body = format!(

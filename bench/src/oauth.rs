@@ -27,6 +27,33 @@ pub struct Pair {
     pub refresh: String,
 }
 
+/// What a refused token request answered (RFC 6749 §5.2).
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// HTTP status.
+    pub status: u16,
+    /// The `error` code.
+    pub error: String,
+    /// The `error_description`.
+    pub description: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.error, self.description)
+    }
+}
+
+/// An approved authorization request.
+pub struct Consented {
+    /// The authorization code.
+    pub code: String,
+    /// Its PKCE verifier.
+    pub verifier: String,
+    /// The consent page's CSRF token.
+    pub csrf: String,
+}
+
 /// A registered client of the companion.
 #[derive(Clone)]
 pub struct OAuth {
@@ -44,6 +71,13 @@ fn pkce() -> (String, String) {
     let verifier = URL_SAFE_NO_PAD.encode(bytes);
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)
+}
+
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .build()?)
 }
 
 fn location(resp: &reqwest::Response) -> anyhow::Result<String> {
@@ -67,10 +101,7 @@ fn pair_of(v: &Value) -> anyhow::Result<Pair> {
 impl OAuth {
     /// Registers a client (RFC 7591) that acts as `account_id`.
     pub async fn register(base: &str, account_id: &str, name: &str) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .tcp_nodelay(true)
-            .build()?;
+        let http = http_client()?;
         let resp = http
             .post(format!("{base}/oauth/register"))
             .json(&json!({
@@ -96,8 +127,23 @@ impl OAuth {
         })
     }
 
+    /// The same client with a new connection pool (after a restart, pooled
+    /// connections lead to a process that is gone).
+    pub fn reconnect(&self) -> anyhow::Result<Self> {
+        let mut o = self.clone();
+        o.http = http_client()?;
+        Ok(o)
+    }
+
     /// An authorization code approved on the consent page, and its verifier.
     pub async fn code(&self) -> anyhow::Result<(String, String)> {
+        let c = self.consent().await?;
+        Ok((c.code, c.verifier))
+    }
+
+    /// An authorization request approved on the consent page: the code, its
+    /// PKCE verifier and the page's CSRF token (all secrets a log must not show).
+    pub async fn consent(&self) -> anyhow::Result<Consented> {
         let (verifier, challenge) = pkce();
         let resp = self
             .http
@@ -127,13 +173,13 @@ impl OAuth {
             .find(marker)
             .ok_or_else(|| anyhow!("no CSRF token on the consent page"))?
             + marker.len();
-        let csrf = &page[start..start + page[start..].find('"').unwrap_or(0)];
+        let csrf = page[start..start + page[start..].find('"').unwrap_or(0)].to_string();
         let resp = self
             .http
             .post(format!("{}{consent}", self.base))
             .header("origin", &self.base)
             .form(&[
-                ("csrf", csrf),
+                ("csrf", csrf.as_str()),
                 ("decision", "allow"),
                 ("account_id", &self.account_id),
             ])
@@ -145,10 +191,20 @@ impl OAuth {
             .find(|(k, _)| k == "code")
             .map(|(_, v)| v.into_owned())
             .ok_or_else(|| anyhow!("no code in the redirect: {back}"))?;
-        Ok((code, verifier))
+        Ok(Consented {
+            code,
+            verifier,
+            csrf,
+        })
     }
 
-    async fn token(&self, form: &[(&str, &str)]) -> anyhow::Result<Pair> {
+    /// The token endpoint's answer, if one was received in full: a pair, or
+    /// the error it answered with. `Err` means no complete answer arrived
+    /// (connection refused or cut), so the client cannot know what happened.
+    pub async fn token_answer(
+        &self,
+        form: &[(&str, &str)],
+    ) -> anyhow::Result<Result<Pair, Refusal>> {
         let resp = self
             .http
             .post(format!("{}/oauth/token", self.base))
@@ -158,14 +214,25 @@ impl OAuth {
         let status = resp.status();
         let v: Value = resp.json().await?;
         if !status.is_success() {
-            bail!("token endpoint answered {status}: {}", v["error"]);
+            return Ok(Err(Refusal {
+                status: status.as_u16(),
+                error: v["error"].as_str().unwrap_or_default().to_string(),
+                description: v["error_description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            }));
         }
-        pair_of(&v)
+        pair_of(&v).map(Ok)
     }
 
-    /// Exchanges a code.
-    pub async fn exchange(&self, code: &str, verifier: &str) -> anyhow::Result<Pair> {
-        self.token(&[
+    /// [`OAuth::exchange`], telling a refusal from a missing answer.
+    pub async fn exchange_answer(
+        &self,
+        code: &str,
+        verifier: &str,
+    ) -> anyhow::Result<Result<Pair, Refusal>> {
+        self.token_answer(&[
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", REDIRECT_URI),
@@ -175,14 +242,41 @@ impl OAuth {
         .await
     }
 
-    /// Rotates a refresh token.
-    pub async fn refresh(&self, refresh: &str) -> anyhow::Result<Pair> {
-        self.token(&[
+    /// [`OAuth::refresh`], telling a refusal from a missing answer.
+    pub async fn refresh_answer(&self, refresh: &str) -> anyhow::Result<Result<Pair, Refusal>> {
+        self.token_answer(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh),
             ("client_id", &self.client_id),
         ])
         .await
+    }
+
+    /// Revokes (RFC 7009) the grant of an access or refresh token; the status.
+    pub async fn revoke(&self, token: &str) -> anyhow::Result<u16> {
+        let resp = self
+            .http
+            .post(format!("{}/oauth/revoke", self.base))
+            .form(&[("token", token), ("client_id", &self.client_id)])
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        resp.bytes().await?;
+        Ok(status)
+    }
+
+    /// Exchanges a code.
+    pub async fn exchange(&self, code: &str, verifier: &str) -> anyhow::Result<Pair> {
+        self.exchange_answer(code, verifier)
+            .await?
+            .map_err(|r| anyhow!("token endpoint answered {r}"))
+    }
+
+    /// Rotates a refresh token.
+    pub async fn refresh(&self, refresh: &str) -> anyhow::Result<Pair> {
+        self.refresh_answer(refresh)
+            .await?
+            .map_err(|r| anyhow!("token endpoint answered {r}"))
     }
 
     /// A new grant's token pair.
@@ -194,6 +288,11 @@ impl OAuth {
     /// Whether `/mcp` accepts the access token (anything but the bearer
     /// challenge means the companion let it through to the upstream).
     pub async fn accepted(&self, access: &str) -> anyhow::Result<bool> {
+        Ok(self.mcp_status(access).await? != 401)
+    }
+
+    /// The status `/mcp` answers a `ping` with this bearer token.
+    pub async fn mcp_status(&self, access: &str) -> anyhow::Result<u16> {
         let resp = self
             .http
             .post(format!("{}/mcp", self.base))
@@ -203,7 +302,9 @@ impl OAuth {
             .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
             .send()
             .await?;
-        Ok(resp.status().as_u16() != 401)
+        let status = resp.status().as_u16();
+        resp.bytes().await?;
+        Ok(status)
     }
 }
 

@@ -72,6 +72,19 @@ impl Proc {
         let _ = self.child.start_kill();
     }
 
+    /// Kills the process with SIGKILL (no chance to clean up, like a crash
+    /// or a power cut short of the disk) and reaps it.
+    pub async fn kill9(mut self) -> anyhow::Result<()> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        Ok(())
+    }
+
+    /// Where the process's stderr goes.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
     /// The last lines of the process's stderr, for error messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -103,9 +116,10 @@ pub async fn spawn_until_ready(
         .open(&log)
         .with_context(|| format!("opening {}", log.display()))?;
     let mut cmd = Command::new(program);
+    // `envs` may override the quiet default log level.
     cmd.args(args)
-        .envs(envs.iter().copied())
         .env("RUST_LOG", "warn")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file))

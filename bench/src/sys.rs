@@ -1,4 +1,5 @@
-//! What `/proc` says about a process: resident memory and CPU time.
+//! What `/proc` says about a process: resident memory, open files and CPU
+//! time.
 
 /// Clock ticks per second for `/proc/<pid>/stat` times (`getconf CLK_TCK`,
 /// 100 on every Linux this runs on).
@@ -20,6 +21,74 @@ pub fn rss_mib(pid: u32) -> f64 {
 /// Peak resident memory since start, in MiB.
 pub fn peak_rss_mib(pid: u32) -> f64 {
     status_kb(pid, "VmHWM").unwrap_or(0) as f64 / 1024.0
+}
+
+/// A process's open descriptors by what they are.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Fds {
+    /// All of them.
+    pub total: usize,
+    /// TCP connections accepted on `port` (clients).
+    pub clients: usize,
+    /// TCP connections to `upstream_port` (the upstream pool).
+    pub upstream: usize,
+}
+
+/// `(local port, remote port, state)` by socket inode, from
+/// `/proc/<pid>/net/tcp{,6}`.
+fn tcp_sockets(pid: u32) -> std::collections::HashMap<u64, (u16, u16, u8)> {
+    let mut out = std::collections::HashMap::new();
+    for file in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{file}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let port = |a: &str| {
+                a.rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+            };
+            if let (Some(l), Some(r), Some(st), Some(inode)) = (
+                f.get(1).and_then(|a| port(a)),
+                f.get(2).and_then(|a| port(a)),
+                f.get(3).and_then(|s| u8::from_str_radix(s, 16).ok()),
+                f.get(9).and_then(|i| i.parse::<u64>().ok()),
+            ) {
+                out.insert(inode, (l, r, st));
+            }
+        }
+    }
+    out
+}
+
+/// Open descriptors of `pid`, telling client connections on `port` and
+/// connections to `upstream_port` from the rest.
+pub fn fds(pid: u32, port: u16, upstream_port: u16) -> Fds {
+    let tcp = tcp_sockets(pid);
+    let mut out = Fds::default();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        out.total += 1;
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        let Some(inode) = target
+            .to_str()
+            .and_then(|t| t.strip_prefix("socket:["))
+            .and_then(|t| t.strip_suffix(']'))
+            .and_then(|t| t.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        // State 0A is LISTEN.
+        match tcp.get(&inode) {
+            Some(&(l, _, st)) if l == port && st != 0x0A => out.clients += 1,
+            Some(&(_, r, _)) if r == upstream_port => out.upstream += 1,
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `(ppid, utime + stime in ticks)` from `/proc/<pid>/stat`.

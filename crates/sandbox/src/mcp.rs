@@ -76,14 +76,15 @@ impl Owner {
 #[derive(Clone)]
 struct Guard {
     app: AppState,
-    owners: Arc<Mutex<HashMap<String, Owner>>>,
+    /// Session id → who opened it, and when that was recorded.
+    owners: Arc<Mutex<HashMap<String, (Owner, std::time::Instant)>>>,
     sessions: Arc<LocalSessionManager>,
 }
 
 impl Guard {
     fn owner_of(&self, session: &str) -> Option<Owner> {
         let owners = self.owners.lock().unwrap_or_else(|p| p.into_inner());
-        owners.get(session).cloned()
+        owners.get(session).map(|(o, _)| o.clone())
     }
 
     fn forget(&self, session: &str) {
@@ -93,14 +94,19 @@ impl Guard {
 
     /// Records a new session and drops owners of sessions rmcp has closed
     /// (idle timeout), so the map stays as small as the live session set.
+    /// Owners recorded after the snapshot of live sessions was taken are
+    /// kept: their sessions may be newer than the snapshot (two initializes
+    /// racing would otherwise drop each other's owner, and the next request
+    /// of that session would get 404).
     async fn record(&self, session: String, owner: Owner) {
+        let taken = std::time::Instant::now();
         let live: HashSet<String> = {
             let sessions = self.sessions.sessions.read().await;
             sessions.keys().map(|k| k.to_string()).collect()
         };
         let mut owners = self.owners.lock().unwrap_or_else(|p| p.into_inner());
-        owners.retain(|id, _| live.contains(id));
-        owners.insert(session, owner);
+        owners.retain(|id, (_, at)| live.contains(id) || *at >= taken);
+        owners.insert(session, (owner, std::time::Instant::now()));
     }
 }
 
