@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: set-up, format, lints, build, unit/integration tests,
-# the benchmark's smoke run, the real-keychain test and the end-to-end tests. Fails on the first
+# the benchmark's smoke run, crash safety, the fuzz smoke,
+# the real-keychain test and the end-to-end tests. Fails on the first
 # failing step. Used by CI (.ci/run) on a fresh clone, with no stdin.
 set -euo pipefail
 
@@ -66,6 +67,14 @@ done_step
 section "bench smoke (companion vs. direct vs. nginx, token endpoint; correctness only)"
 # A few hundred checked calls through each target; no timing is asserted.
 timeout --kill-after=10 300 target/debug/spor-bench --smoke --bin-dir target/debug
+done_step
+
+section "crash safety (SIGKILL mid-load, restart, every token checked, integrity_check)"
+timeout --kill-after=10 300 target/debug/spor-bench crash --cycles 5 --bin-dir target/debug
+done_step
+
+section "fuzz smoke (cargo fuzz, 30 s per target)"
+timeout --kill-after=30 1800 bash scripts/fuzz.sh 30
 done_step
 
 export SPOR_COMPANIOND="$ROOT/target/debug/spor-companiond"
