@@ -1167,3 +1167,32 @@ async fn a_pat_missing_from_the_secret_store_is_a_502_for_that_account_only() {
     assert_served(&h, &bystander).await;
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_redirect_from_the_upstream_is_never_followed_so_the_pat_stays_put() {
+    let h = harness().await;
+    // Where a hostile upstream would like the PAT to go next.
+    let elsewhere = Hostile::start(|_| vec![Step::Close]).await;
+    let target = elsewhere.mcp_url();
+    let up = Hostile::start(move |_| {
+        vec![Step::Send(head(
+            "307 Temporary Redirect",
+            "text/plain",
+            &format!("location: {target}\r\ncontent-length: 0\r\n"),
+        ))]
+    })
+    .await;
+    let (victim, bystander) = victim_and_bystander(&h, &up.mcp_url()).await;
+    let r = post(&h, &victim.tokens.access, CALL).await;
+    assert_eq!(r.status, StatusCode::TEMPORARY_REDIRECT, "{}", r.text);
+    assert_eq!(r.header("location"), None, "the redirect reached the host");
+    r.assert_leaks_nothing(&[PAT, PAT_BETA]);
+    assert_eq!(up.requests().len(), 1);
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the companion followed the redirect: {:?}",
+        elsewhere.requests()
+    );
+    assert_served(&h, &bystander).await;
+    h.stop().await;
+}
