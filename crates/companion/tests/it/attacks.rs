@@ -40,22 +40,42 @@ async fn assert_code_still_exchanges(h: &Harness, m: &Minted) {
     h.assert_token_works(&Tokens::from_reply(&r).access).await;
 }
 
+/// POST a `tools/list` to `path` (with its query string), with a bearer
+/// header only if `bearer` is given.
+async fn post_mcp_at(h: &Harness, path: &str, bearer: Option<&str>) -> Reply {
+    let mut req = h
+        .http
+        .post(h.url(path))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#);
+    if let Some(token) = bearer {
+        req = req.bearer_auth(token);
+    }
+    Reply::read(req.send().await.expect("POST /mcp")).await
+}
+
+/// POST `/oauth/token` with its parameters in the query string and an empty
+/// form body.
+async fn token_with_query(h: &Harness, query: &str) -> Reply {
+    Reply::read(
+        h.http
+            .post(h.url(&format!("/oauth/token?{query}")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("")
+            .send()
+            .await
+            .expect("POST /oauth/token"),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn an_access_token_in_the_query_string_is_ignored_and_never_forwarded() {
     let h = Harness::start().await;
     let c = h.connect().await;
     for param in ["access_token", "token", "bearer"] {
-        let r = Reply::read(
-            h.http
-                .post(h.url(&format!("/mcp?{param}={}", c.tokens.access)))
-                .header("content-type", "application/json")
-                .header("accept", "application/json, text/event-stream")
-                .body(r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#)
-                .send()
-                .await
-                .expect("POST /mcp"),
-        )
-        .await;
+        let r = post_mcp_at(&h, &format!("/mcp?{param}={}", c.tokens.access), None).await;
         // No token was presented the only way we accept one, so the
         // challenge is the bare one (RFC 6750 §3.1: no error code).
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{param}: {}", r.text);
@@ -65,16 +85,10 @@ async fn an_access_token_in_the_query_string_is_ignored_and_never_forwarded() {
     assert!(h.upstream.mcp_seen().is_empty(), "nothing was forwarded");
     // With the header as well, the query string still goes nowhere: the
     // upstream URL is the account's, never the request's.
-    let r = Reply::read(
-        h.http
-            .post(h.url(&format!("/mcp?access_token={}", c.tokens.access)))
-            .bearer_auth(&c.tokens.access)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(r#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#)
-            .send()
-            .await
-            .expect("POST /mcp"),
+    let r = post_mcp_at(
+        &h,
+        &format!("/mcp?access_token={}", c.tokens.access),
+        Some(&c.tokens.access),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -102,16 +116,7 @@ async fn token_parameters_in_the_query_string_are_ignored_and_the_code_survives(
     let query = h
         .exchange_params(&m.client_id, &m.code, REDIRECT, &m.pkce.verifier)
         .encode();
-    let r = Reply::read(
-        h.http
-            .post(h.url(&format!("/oauth/token?{query}")))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("")
-            .send()
-            .await
-            .expect("POST /oauth/token"),
-    )
-    .await;
+    let r = token_with_query(&h, &query).await;
     r.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
     r.assert_leaks_nothing(&[&m.code, &m.pkce.verifier]);
     assert_eq!(h.counts().await.grants, 0, "no grant from the query string");
@@ -128,16 +133,7 @@ async fn a_refresh_token_in_the_query_string_is_ignored_and_keeps_its_grant() {
         .add("refresh_token", &c.tokens.refresh)
         .add("client_id", &c.client_id)
         .encode();
-    let r = Reply::read(
-        h.http
-            .post(h.url(&format!("/oauth/token?{query}")))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("")
-            .send()
-            .await
-            .expect("POST /oauth/token"),
-    )
-    .await;
+    let r = token_with_query(&h, &query).await;
     r.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
     assert_eq!(h.counts().await.refresh_tokens, 1, "nothing rotated");
     let r = h.refresh(&c.client_id, &c.tokens.refresh).await;

@@ -19,7 +19,7 @@ use spor_companion::desktop::{
 use spor_companion::events::Event;
 use spor_companion::sensitive::Sensitive;
 use spor_companion::state::Limits;
-use spor_companion::store::{AccountStatus, CallRecord, RejectReason};
+use spor_companion::store::{AccountStatus, RejectReason};
 use spor_companion::tokens;
 
 use crate::support::{
@@ -65,25 +65,6 @@ async fn pending_request(h: &Harness) -> String {
     let client = h.register(&[REDIRECT]).await;
     h.authorize(&h.authorize_params(&client, REDIRECT, &Pkce::new()))
         .await
-}
-
-/// The call log of a grant once it holds `n` rows (it is written off the
-/// request path); bounded.
-async fn calls_when(h: &Harness, grant_id: &str, n: usize) -> Vec<CallRecord> {
-    let mut calls = Vec::new();
-    for _ in 0..250 {
-        calls = h
-            .state
-            .store
-            .calls(grant_id.to_string(), 10)
-            .await
-            .expect("calls");
-        if calls.len() >= n {
-            return calls;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the call log never reached {n} rows: {calls:?}");
 }
 
 fn free_to_bind(port: u16) -> bool {
@@ -180,7 +161,7 @@ async fn overview_lists_a_connected_assistant_with_its_account_and_recent_calls(
     h.clock.advance(90);
     let r = h.mcp_post(&c.tokens.access, None, CALL).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    calls_when(&h, &c.grant_id, 1).await;
+    h.calls_when(&c.grant_id, 1).await;
     let ov = desktop::overview(&h.state, running(&h))
         .await
         .expect("overview");
@@ -804,11 +785,11 @@ async fn activity_lists_the_newest_calls_first_even_after_a_disconnect() {
         .mcp_post(&c.tokens.access, None, crate::support::INIT)
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    calls_when(&h, &c.grant_id, 1).await;
+    h.calls_when(&c.grant_id, 1).await;
     h.clock.advance(5);
     let r = h.mcp_post(&c.tokens.access, None, CALL).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    calls_when(&h, &c.grant_id, 2).await;
+    h.calls_when(&c.grant_id, 2).await;
 
     desktop::disconnect(&h.state, &c.grant_id)
         .await

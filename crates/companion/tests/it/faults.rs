@@ -23,7 +23,6 @@ use spor_companion::accounts::{self, AccountError};
 use spor_companion::gateway::Gateway;
 use spor_companion::secrets::{MemoryStore, SecretBackend, SecretError, SecretStore};
 use spor_companion::sensitive::Sensitive;
-use spor_companion::store::CallRecord;
 use spor_companion::upstream::{Upstream, MAX_REST_BODY};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -68,6 +67,7 @@ struct Hostile {
     url: String,
     /// Every request received (head and body).
     requests: Arc<Mutex<Vec<String>>>,
+    arrived: Arc<Notify>,
     /// How often the companion hung up while the script held the socket.
     hangups: Arc<AtomicUsize>,
     hung_up: Arc<Notify>,
@@ -86,22 +86,30 @@ impl Hostile {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let arrived = Arc::new(Notify::new());
         let hangups = Arc::new(AtomicUsize::new(0));
         let hung_up = Arc::new(Notify::new());
-        let (r, h, n) = (requests.clone(), hangups.clone(), hung_up.clone());
+        let (r, a, h, n) = (
+            requests.clone(),
+            arrived.clone(),
+            hangups.clone(),
+            hung_up.clone(),
+        );
         let accept = tokio::spawn(async move {
             // Owned here, so aborting this task ends every connection.
             let mut conns = JoinSet::new();
             while let Ok((sock, _)) = listener.accept().await {
-                let (script, r, h, n) = (script.clone(), r.clone(), h.clone(), n.clone());
+                let (script, r, a, h, n) =
+                    (script.clone(), r.clone(), a.clone(), h.clone(), n.clone());
                 conns.spawn(async move {
-                    let _ = serve_one(sock, script, r, h, n).await;
+                    let _ = serve_one(sock, script, r, a, h, n).await;
                 });
             }
         });
         Self {
             url,
             requests,
+            arrived,
             hangups,
             hung_up,
             accept,
@@ -114,6 +122,21 @@ impl Hostile {
 
     fn requests(&self) -> Vec<String> {
         self.requests.lock().expect("requests").clone()
+    }
+
+    /// Waits (bounded) until `n` requests have arrived.
+    async fn wait_requests(&self, n: usize) {
+        tokio::time::timeout(HANG, async {
+            loop {
+                let notified = self.arrived.notified();
+                if self.requests().len() >= n {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .expect("the request reached the upstream");
     }
 
     /// Waits (bounded) until the companion has hung up `n` times.
@@ -137,6 +160,7 @@ async fn serve_one(
     mut sock: TcpStream,
     script: Script,
     requests: Arc<Mutex<Vec<String>>>,
+    arrived: Arc<Notify>,
     hangups: Arc<AtomicUsize>,
     hung_up: Arc<Notify>,
 ) -> std::io::Result<()> {
@@ -167,6 +191,7 @@ async fn serve_one(
     }
     let request = String::from_utf8_lossy(&buf).into_owned();
     requests.lock().expect("requests").push(request.clone());
+    arrived.notify_waiters();
     for step in script(&request) {
         match step {
             Step::Send(bytes) => sock.write_all(&bytes).await?,
@@ -196,6 +221,15 @@ async fn serve_one(
 /// A response head; `extra` lines end with `\r\n`.
 fn head(status: &str, content_type: &str, extra: &str) -> Vec<u8> {
     format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\n{extra}\r\n").into_bytes()
+}
+
+/// A `200` head promising a chunked body of `content_type`.
+fn chunked_ok(content_type: &str) -> Step {
+    Step::Send(head(
+        "200 OK",
+        content_type,
+        "transfer-encoding: chunked\r\n",
+    ))
 }
 
 /// One HTTP chunk.
@@ -263,28 +297,9 @@ fn assert_rpc_error(r: &Reply, status: StatusCode, says: &str) {
     r.assert_leaks_nothing(&[PAT, PAT_BETA]);
 }
 
-/// The grant's call log once `n` entries are written (bounded wait).
-async fn logged(h: &Harness, grant_id: &str, n: usize) -> Vec<CallRecord> {
-    let mut calls = Vec::new();
-    for _ in 0..250 {
-        h.state.gateway.calls.flush().await;
-        calls = h
-            .state
-            .store
-            .calls(grant_id.to_string(), 10)
-            .await
-            .expect("calls");
-        if calls.len() >= n {
-            return calls;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("expected {n} call log entries, got {calls:?}");
-}
-
 /// Asserts the grant's latest log entry.
 async fn assert_logged(h: &Harness, c: &Connected, outcome: &str, status: Option<u16>) {
-    let calls = logged(h, &c.grant_id, 1).await;
+    let calls = h.calls_when(&c.grant_id, 1).await;
     assert_eq!(calls[0].outcome, outcome, "{calls:?}");
     assert_eq!(calls[0].status, status, "{calls:?}");
     assert_eq!(calls[0].method, "tools/call");
@@ -399,13 +414,7 @@ async fn a_stalled_upstream_does_not_hold_up_other_callers_and_ends_in_a_504() {
         })
     };
     // The stalled call is in the upstream's hands...
-    tokio::time::timeout(HANG, async {
-        while up.requests().is_empty() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .expect("the stalled call reached the upstream");
+    up.wait_requests(1).await;
     // ...while another assistant, and the same one on another call, are served.
     assert_served(&h, &bystander).await;
     assert_served(&h, &bystander).await;
@@ -524,11 +533,7 @@ async fn an_event_stream_that_stalls_after_an_event_ends_with_a_json_rpc_error_f
     let h = harness().await;
     let up = Hostile::start(|_| {
         vec![
-            Step::Send(head(
-                "200 OK",
-                "text/event-stream",
-                "transfer-encoding: chunked\r\n",
-            )),
+            chunked_ok("text/event-stream"),
             Step::Send(chunk(PROGRESS)),
             Step::HoldUntilHangup,
         ]
@@ -567,11 +572,7 @@ async fn an_event_stream_that_stalls_mid_event_is_cut_never_completed_with_ours(
     let h = harness().await;
     let up = Hostile::start(|_| {
         vec![
-            Step::Send(head(
-                "200 OK",
-                "text/event-stream",
-                "transfer-encoding: chunked\r\n",
-            )),
+            chunked_ok("text/event-stream"),
             Step::Send(chunk(PROGRESS)),
             Step::Send(chunk(
                 "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"f-1\",",
@@ -600,11 +601,7 @@ async fn a_get_stream_that_goes_silent_is_ended_and_the_upstream_connection_clos
     let h = harness().await;
     let up = Hostile::start(|_| {
         vec![
-            Step::Send(head(
-                "200 OK",
-                "text/event-stream",
-                "transfer-encoding: chunked\r\n",
-            )),
+            chunked_ok("text/event-stream"),
             Step::Send(chunk(PROGRESS)),
             Step::HoldUntilHangup,
         ]
@@ -638,11 +635,7 @@ async fn an_event_stream_cut_mid_stream_ends_with_a_json_rpc_error_for_the_call(
     // Chunked framing promised, then the socket closes without its last chunk.
     let up = Hostile::start(|_| {
         vec![
-            Step::Send(head(
-                "200 OK",
-                "text/event-stream",
-                "transfer-encoding: chunked\r\n",
-            )),
+            chunked_ok("text/event-stream"),
             Step::Send(chunk(PROGRESS)),
             Step::Close,
         ]
@@ -676,11 +669,7 @@ async fn malformed_sse_is_passed_through_byte_for_byte_and_logged() {
     let garbage = "this is not sse\r\ndata: {\"jsonrpc\":\"2.0\",broken\n\n:comment\n\nevent:\ndata\n\n\u{0}\u{7f}data: \u{fffd}\n\n";
     let up = Hostile::start(move |_| {
         vec![
-            Step::Send(head(
-                "200 OK",
-                "text/event-stream",
-                "transfer-encoding: chunked\r\n",
-            )),
+            chunked_ok("text/event-stream"),
             Step::Send(chunk(garbage)),
             Step::Send(b"0\r\n\r\n".to_vec()),
         ]
@@ -769,11 +758,7 @@ async fn a_json_answer_larger_than_the_bound_is_cut_off_with_a_502() {
     // No Content-Length: an endless chunked body, so only reading can tell.
     let up = Hostile::start(|_| {
         vec![
-            Step::Send(head(
-                "200 OK",
-                "application/json",
-                "transfer-encoding: chunked\r\n",
-            )),
+            chunked_ok("application/json"),
             Step::Send(chunk("{\"jsonrpc\":\"2.0\",\"id\":\"f-1\",\"result\":[")),
             Step::Endless("0,".repeat(32 * 1024).into_bytes()),
         ]
@@ -846,11 +831,7 @@ async fn read_endless_then_hang_up(payload: &'static str) {
     let h = harness().await;
     let up = Hostile::start(move |_| {
         vec![
-            Step::Send(head(
-                "200 OK",
-                "text/event-stream",
-                "transfer-encoding: chunked\r\n",
-            )),
+            chunked_ok("text/event-stream"),
             Step::Endless(payload.repeat(4096).into_bytes()),
         ]
     })
@@ -938,11 +919,7 @@ async fn a_huge_v1_me_body_is_refused_and_nothing_is_stored() {
     announced.wait_hangups(1).await;
     // Unannounced, endless: cut at the bound.
     let endless = rest_upstream(vec![
-        Step::Send(head(
-            "200 OK",
-            "application/json",
-            "transfer-encoding: chunked\r\n",
-        )),
+        chunked_ok("application/json"),
         Step::Send(chunk("{\"person\":\"")),
         Step::Endless("a".repeat(64 * 1024).into_bytes()),
     ])

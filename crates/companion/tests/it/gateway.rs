@@ -186,20 +186,7 @@ async fn calls_are_logged_with_method_and_tool_but_never_arguments() {
     let c = h.connect().await;
     let r = h.mcp_post(&c.tokens.access, None, CALL).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    // The log is written off the request path; wait for it (bounded).
-    let mut calls = Vec::new();
-    for _ in 0..100 {
-        calls = h
-            .state
-            .store
-            .calls(c.grant_id.clone(), 10)
-            .await
-            .expect("calls");
-        if !calls.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let calls = h.calls_when(&c.grant_id, 1).await;
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0].method, "tools/call");
     assert_eq!(calls[0].tool.as_deref(), Some("put_node"));

@@ -25,7 +25,7 @@ use spor_companion::secrets::{MemoryStore, SecretStore};
 use spor_companion::sensitive::Sensitive;
 use spor_companion::server;
 use spor_companion::state::{AppState, Config, ConsentMode, Limits};
-use spor_companion::store::{AccountKind, NewAccount, Store};
+use spor_companion::store::{AccountKind, CallRecord, NewAccount, Store};
 use spor_companion::tokens;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -1017,6 +1017,26 @@ impl Harness {
             .into_iter()
             .find(|g| g.id == id)
             .unwrap_or_else(|| panic!("no grant {id}"))
+    }
+
+    /// The grant's call log once it holds at least `n` rows (it is written
+    /// off the request path, after the response ends); bounded.
+    pub async fn calls_when(&self, grant_id: &str, n: usize) -> Vec<CallRecord> {
+        let mut calls = Vec::new();
+        for _ in 0..250 {
+            self.state.gateway.calls.flush().await;
+            calls = self
+                .state
+                .store
+                .calls(grant_id.to_string(), 10)
+                .await
+                .expect("calls");
+            if calls.len() >= n {
+                return calls;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the call log never reached {n} rows: {calls:?}");
     }
 
     /// How many rows each table has.
