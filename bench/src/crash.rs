@@ -23,7 +23,6 @@
 //! way, and every grant in it must be one a client holds or one revoked as
 //! minted by a lost exchange.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +38,7 @@ use crate::oauth::OAuth;
 use crate::procs;
 use crate::rig::Rig;
 use crate::sys;
+use crate::tally::Tally;
 
 /// Options of `spor-bench crash`.
 #[derive(clap::Args, Debug)]
@@ -71,43 +71,8 @@ pub struct CrashArgs {
 const MANY_LIVE: usize = 6;
 /// At most this many codes are held back at once.
 const MAX_HELD: usize = 3;
-
-/// Counters of one cycle, by what happened.
-#[derive(Default)]
-struct Tally {
-    counts: BTreeMap<&'static str, u64>,
-    failures: Vec<String>,
-    failed: u64,
-}
-
-impl Tally {
-    fn count(&mut self, what: &'static str) {
-        *self.counts.entry(what).or_default() += 1;
-    }
-
-    fn get(&self, what: &str) -> u64 {
-        self.counts.get(what).copied().unwrap_or(0)
-    }
-
-    fn fail(&mut self, why: String) {
-        self.failed += 1;
-        if self.failures.len() < 5 {
-            self.failures.push(why);
-        }
-    }
-
-    fn absorb(&mut self, other: Tally) {
-        for (k, v) in other.counts {
-            *self.counts.entry(k).or_default() += v;
-        }
-        self.failed += other.failed;
-        for f in other.failures {
-            if self.failures.len() < 10 {
-                self.failures.push(f);
-            }
-        }
-    }
-}
+/// Failure texts a cycle's report keeps.
+const KEPT_FAILURES: usize = 10;
 
 #[derive(Clone, Copy, Debug)]
 enum Op {
@@ -213,7 +178,7 @@ pub async fn run(args: &CrashArgs) -> anyhow::Result<(String, Vec<String>)> {
         for t in tasks {
             let (h, t) = t.await?;
             hosts.push(h);
-            before.absorb(t);
+            before.absorb(t, KEPT_FAILURES);
         }
 
         let image_dir = rig.root().join(format!("crash-image-{cycle}"));
@@ -250,7 +215,7 @@ pub async fn run(args: &CrashArgs) -> anyhow::Result<(String, Vec<String>)> {
         for t in tasks {
             let (h, t) = t.await?;
             hosts.push(h);
-            after.absorb(t);
+            after.absorb(t, KEPT_FAILURES);
         }
         let verify_secs = restarted_at.elapsed().as_secs_f64();
         for f in before

@@ -16,6 +16,7 @@ mod rig;
 mod soak;
 mod stats;
 mod sys;
+mod tally;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -151,17 +151,7 @@ impl Session {
     /// Calls the trivial tool once and returns only the HTTP status (for
     /// calls that are expected to be refused).
     pub async fn call_status(&self, rpc_id: u64) -> anyhow::Result<u16> {
-        let body = format!(
-            r#"{{"jsonrpc":"2.0","id":{rpc_id},"method":"tools/call","params":{{"name":"slow_count","arguments":{{"steps":1,"delay_ms":0}}}}}}"#
-        );
-        let resp = self
-            .target
-            .http
-            .post(&self.target.url)
-            .headers(self.target.headers(Some(&self.id)))
-            .body(body)
-            .send()
-            .await?;
+        let resp = self.send_call(rpc_id).await?;
         let status = resp.status().as_u16();
         resp.bytes().await?;
         Ok(status)
@@ -169,17 +159,7 @@ impl Session {
 
     /// Calls the trivial tool once and checks the answer.
     pub async fn call(&self, rpc_id: u64) -> anyhow::Result<()> {
-        let body = format!(
-            r#"{{"jsonrpc":"2.0","id":{rpc_id},"method":"tools/call","params":{{"name":"slow_count","arguments":{{"steps":1,"delay_ms":0}}}}}}"#
-        );
-        let resp = self
-            .target
-            .http
-            .post(&self.target.url)
-            .headers(self.target.headers(Some(&self.id)))
-            .body(body)
-            .send()
-            .await?;
+        let resp = self.send_call(rpc_id).await?;
         let status = resp.status();
         let text = resp.text().await?;
         if !status.is_success() {
@@ -192,6 +172,20 @@ impl Session {
             bail!("unexpected tool result: {}", clip(&answer.to_string()));
         }
         Ok(())
+    }
+
+    /// POSTs one call of the trivial tool on this session.
+    async fn send_call(&self, rpc_id: u64) -> reqwest::Result<reqwest::Response> {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{rpc_id},"method":"tools/call","params":{{"name":"slow_count","arguments":{{"steps":1,"delay_ms":0}}}}}}"#
+        );
+        self.target
+            .http
+            .post(&self.target.url)
+            .headers(self.target.headers(Some(&self.id)))
+            .body(body)
+            .send()
+            .await
     }
 
     /// Ends the session (`DELETE`).

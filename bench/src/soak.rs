@@ -6,7 +6,7 @@
 //! on any secret a client saw appearing in the daemon's log, and on a
 //! damaged database.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +24,7 @@ use crate::oauth::{OAuth, Pair};
 use crate::rig::Rig;
 use crate::stats::median;
 use crate::sys;
+use crate::tally::Tally;
 
 /// Options of `spor-bench soak`.
 #[derive(clap::Args, Debug)]
@@ -69,6 +70,8 @@ const RSS_ALLOWANCE_MIB: f64 = 8.0;
 /// How long the hosts' connections get to close before descriptors are
 /// counted again.
 const SETTLE: Duration = Duration::from_secs(3);
+/// Failure texts the report keeps.
+const KEPT_FAILURES: usize = 20;
 
 /// How one host ends a connection.
 #[derive(Clone, Copy)]
@@ -97,39 +100,12 @@ impl Ending {
     }
 }
 
-/// What one host did.
+/// What one host did, and every secret it saw (the daemon's log is
+/// scanned for them).
 #[derive(Default)]
-struct Tally {
-    ops: BTreeMap<&'static str, u64>,
-    failures: Vec<String>,
-    failed: u64,
+struct HostRun {
+    tally: Tally,
     secrets: Vec<String>,
-}
-
-impl Tally {
-    fn count(&mut self, op: &'static str) {
-        *self.ops.entry(op).or_default() += 1;
-    }
-
-    fn fail(&mut self, why: String) {
-        self.failed += 1;
-        if self.failures.len() < 5 {
-            self.failures.push(why);
-        }
-    }
-
-    fn absorb(&mut self, other: Tally) {
-        for (k, v) in other.ops {
-            *self.ops.entry(k).or_default() += v;
-        }
-        self.failed += other.failed;
-        for f in other.failures {
-            if self.failures.len() < 20 {
-                self.failures.push(f);
-            }
-        }
-        self.secrets.extend(other.secrets);
-    }
 }
 
 /// One sample of the daemon.
@@ -226,7 +202,10 @@ pub async fn run(args: &SoakArgs) -> anyhow::Result<(String, Vec<String>)> {
     let mut tally = Tally::default();
     for t in tasks {
         match t.await {
-            Ok(part) => tally.absorb(part),
+            Ok(part) => {
+                tally.absorb(part.tally, KEPT_FAILURES);
+                secrets.extend(part.secrets);
+            }
             Err(e) => tally.fail(format!("host task failed: {e}")),
         }
     }
@@ -235,7 +214,6 @@ pub async fn run(args: &SoakArgs) -> anyhow::Result<(String, Vec<String>)> {
     let samples = sampler.await?;
     tokio::time::sleep(SETTLE).await;
     let (after_rss, after_fds) = (sys::rss_mib(pid), fds_of());
-    secrets.extend(std::mem::take(&mut tally.secrets));
 
     if let Err(e) = companion.stop().await {
         failures.push(format!("{e:#}"));
@@ -268,11 +246,11 @@ pub async fn run(args: &SoakArgs) -> anyhow::Result<(String, Vec<String>)> {
     let damage = dbcheck::integrity(&db)?;
     failures.extend(damage);
     let rows = dbcheck::row_counts(&db)?;
-    let connections = tally.ops.get("exchange").copied().unwrap_or(0);
-    let registrations = tally.ops.get("register").copied().unwrap_or(0);
+    let connections = tally.get("exchange");
+    let registrations = tally.get("register");
     // Messages the gateway logs: initialize + initialized per session, the
     // tool calls, the DELETEs.
-    let op = |k: &str| tally.ops.get(k).copied().unwrap_or(0);
+    let op = |k: &str| tally.get(k);
     let forwarded =
         2 * op("session opened") + op("tools/call") + op("leave: DELETE session, grant kept");
     failures.extend(db_verdicts(
@@ -300,7 +278,7 @@ pub async fn run(args: &SoakArgs) -> anyhow::Result<(String, Vec<String>)> {
         args.hosts, secs, args.log
     );
     let _ = writeln!(out, "| operation | count | per second |\n|---|---:|---:|");
-    for (op, n) in &tally.ops {
+    for (op, n) in &tally.counts {
         let _ = writeln!(out, "| {op} | {n} | {:.1} |", *n as f64 / secs.max(1e-9));
     }
     let _ = writeln!(out, "| **unexpected outcomes** | {} | |", tally.failed);
@@ -336,8 +314,8 @@ pub async fn run(args: &SoakArgs) -> anyhow::Result<(String, Vec<String>)> {
 }
 
 /// One host's loop until the end of the run.
-async fn host(no: usize, ctx: &Ctx, mut rng: StdRng) -> Tally {
-    let mut t = Tally::default();
+async fn host(no: usize, ctx: &Ctx, mut rng: StdRng) -> HostRun {
+    let mut t = HostRun::default();
     let mut client: Option<(OAuth, Instant, Duration)> = None;
     let mut rpc = 1u64;
     while Instant::now() < ctx.end {
@@ -348,7 +326,7 @@ async fn host(no: usize, ctx: &Ctx, mut rng: StdRng) -> Tally {
             match OAuth::register(&ctx.base, &ctx.rig.account_id, &format!("soak host {no}")).await
             {
                 Ok(o) => {
-                    t.count("register");
+                    t.tally.count("register");
                     // A host re-registers about once a minute (a reinstall):
                     // registrations with a grant are never evicted, so this
                     // keeps a 30-minute run under the 1,000-client cap.
@@ -356,7 +334,7 @@ async fn host(no: usize, ctx: &Ctx, mut rng: StdRng) -> Tally {
                     client = Some((o, Instant::now(), life));
                 }
                 Err(e) => {
-                    t.fail(format!("register: {e:#}"));
+                    t.tally.fail(format!("register: {e:#}"));
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
@@ -366,7 +344,7 @@ async fn host(no: usize, ctx: &Ctx, mut rng: StdRng) -> Tally {
             continue;
         };
         if let Err(e) = connection(no, ctx, o, &mut rng, &mut rpc, &mut t).await {
-            t.fail(format!("host {no}: {e:#}"));
+            t.tally.fail(format!("host {no}: {e:#}"));
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         // A little think time, so the hosts interleave differently each loop.
@@ -382,10 +360,10 @@ async fn connection(
     o: &OAuth,
     rng: &mut StdRng,
     rpc: &mut u64,
-    t: &mut Tally,
+    t: &mut HostRun,
 ) -> anyhow::Result<()> {
     let c = o.consent().await.context("authorize + consent")?;
-    t.count("authorize + consent");
+    t.tally.count("authorize + consent");
     t.secrets
         .extend([c.code.clone(), c.verifier.clone(), c.csrf]);
     let ending = Ending::pick(rng);
@@ -394,7 +372,7 @@ async fn connection(
         _ => None,
     };
     let pair = o.exchange(&c.code, &c.verifier).await.context("exchange")?;
-    t.count("exchange");
+    t.tally.count("exchange");
     remember(t, &pair);
     let target = Target::new(
         "companion",
@@ -402,15 +380,15 @@ async fn connection(
         Some(pair.access.clone()),
     )?;
     let session = target.open(no).await.context("initialize")?;
-    t.count("session opened");
+    t.tally.count("session opened");
     t.secrets.push(session.id().to_string());
     for _ in 0..rng.gen_range(2..6) {
         *rpc += 1;
         session.call(*rpc).await.context("tools/call")?;
-        t.count("tools/call");
+        t.tally.count("tools/call");
     }
     let next = o.refresh(&pair.refresh).await.context("refresh")?;
-    t.count("refresh");
+    t.tally.count("refresh");
     remember(t, &next);
     let session = session.with_bearer(&next.access);
     for _ in 0..rng.gen_range(2..6) {
@@ -419,7 +397,7 @@ async fn connection(
             .call(*rpc)
             .await
             .context("tools/call after refresh")?;
-        t.count("tools/call");
+        t.tally.count("tools/call");
     }
     match ending {
         Ending::RevokeAccess | Ending::RevokeRefresh => {
@@ -429,7 +407,7 @@ async fn connection(
             };
             let status = o.revoke(token).await.context("revoke")?;
             anyhow::ensure!(status == 200, "POST /oauth/revoke answered {status}");
-            t.count("disconnect: POST /oauth/revoke");
+            t.tally.count("disconnect: POST /oauth/revoke");
         }
         Ending::Cli => {
             let before = before.unwrap_or_default();
@@ -439,15 +417,15 @@ async fn connection(
                 anyhow::bail!("expected one new grant for the client, found {}", new.len());
             };
             ctx.rig.cli(&["grants", "revoke", id], None).await?;
-            t.count("disconnect: grants revoke");
+            t.tally.count("disconnect: grants revoke");
         }
         Ending::Leave => {
             session.close().await;
-            t.count("leave: DELETE session, grant kept");
+            t.tally.count("leave: DELETE session, grant kept");
             return Ok(());
         }
         Ending::Vanish => {
-            t.count("vanish: session and grant kept");
+            t.tally.count("vanish: session and grant kept");
             return Ok(());
         }
     }
@@ -458,22 +436,22 @@ async fn connection(
         status == 401,
         "a call after the revocation answered {status}"
     );
-    t.count("expected: 401 on the session after revoke");
+    t.tally.count("expected: 401 on the session after revoke");
     let status = o.mcp_status(&pair.access).await?;
     anyhow::ensure!(
         status == 401,
         "the first access token after the revocation: {status}"
     );
-    t.count("expected: 401 for the older access token");
+    t.tally.count("expected: 401 for the older access token");
     match o.refresh_answer(&next.refresh).await? {
-        Err(r) if r.error == "invalid_grant" => t.count("expected: invalid_grant on refresh"),
+        Err(r) if r.error == "invalid_grant" => t.tally.count("expected: invalid_grant on refresh"),
         Err(r) => anyhow::bail!("refresh after the revocation: {r}"),
         Ok(_) => anyhow::bail!("refresh after the revocation issued a pair"),
     }
     Ok(())
 }
 
-fn remember(t: &mut Tally, pair: &Pair) {
+fn remember(t: &mut HostRun, pair: &Pair) {
     t.secrets
         .extend([pair.access.clone(), pair.refresh.clone()]);
 }
