@@ -90,31 +90,25 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 log "cargo: $(cargo --version)"
 
-# --- tauri-driver (WebDriver for the desktop app), into the repo's .tools ----
-if [[ $WANT_TEST -eq 1 ]]; then
-  TAURI_DRIVER_VERSION="2.1.0"
-  TD="$ROOT/.tools/bin/tauri-driver"
-  if [[ -x "$TD" ]] && "$TD" --help >/dev/null 2>&1 && [[ "$(cat "$ROOT/.tools/.tauri-driver-version" 2>/dev/null)" == "$TAURI_DRIVER_VERSION" ]]; then
-    log "tauri-driver $TAURI_DRIVER_VERSION present"
+# --- Rust tools the tests run, pinned, into the repo's .tools -----------------
+# install_tool CRATE VERSION PROBE_ARG: kept when the binary answers PROBE_ARG
+# and was installed at VERSION; otherwise `cargo install --locked` again.
+install_tool() {
+  local crate="$1" version="$2" probe="$3"
+  local bin="$ROOT/.tools/bin/$crate" stamp="$ROOT/.tools/.$crate-version"
+  if [[ -x "$bin" ]] && "$bin" "$probe" >/dev/null 2>&1 && [[ "$(cat "$stamp" 2>/dev/null)" == "$version" ]]; then
+    log "$crate $version present"
   else
-    log "cargo install tauri-driver $TAURI_DRIVER_VERSION into .tools/"
-    cargo install tauri-driver --version "=$TAURI_DRIVER_VERSION" --locked --root "$ROOT/.tools" --quiet </dev/null
-    printf '%s' "$TAURI_DRIVER_VERSION" >"$ROOT/.tools/.tauri-driver-version"
+    log "cargo install $crate $version into .tools/"
+    cargo install "$crate" --version "=$version" --locked --root "$ROOT/.tools" --quiet </dev/null
+    printf '%s' "$version" >"$stamp"
   fi
-fi
-
-# --- cargo-fuzz (scripts/fuzz.sh), into the repo's .tools --------------------
-# Runs on the stable toolchain with RUSTC_BOOTSTRAP=1 (see scripts/fuzz.sh).
+}
 if [[ $WANT_TEST -eq 1 ]]; then
-  CARGO_FUZZ_VERSION="0.13.2"
-  CF="$ROOT/.tools/bin/cargo-fuzz"
-  if [[ -x "$CF" ]] && "$CF" --version >/dev/null 2>&1 && [[ "$(cat "$ROOT/.tools/.cargo-fuzz-version" 2>/dev/null)" == "$CARGO_FUZZ_VERSION" ]]; then
-    log "cargo-fuzz $CARGO_FUZZ_VERSION present"
-  else
-    log "cargo install cargo-fuzz $CARGO_FUZZ_VERSION into .tools/"
-    cargo install cargo-fuzz --version "=$CARGO_FUZZ_VERSION" --locked --root "$ROOT/.tools" --quiet </dev/null
-    printf '%s' "$CARGO_FUZZ_VERSION" >"$ROOT/.tools/.cargo-fuzz-version"
-  fi
+  # WebDriver for the desktop app.
+  install_tool tauri-driver 2.1.0 --help
+  # scripts/fuzz.sh; runs on the stable toolchain with RUSTC_BOOTSTRAP=1.
+  install_tool cargo-fuzz 0.13.2 --version
 fi
 
 # --- Node e2e dependencies ---------------------------------------------------

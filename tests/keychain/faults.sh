@@ -21,6 +21,8 @@ HANG=60
 
 pass() { printf 'PASS: %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*"; exit 1; }
+# shellcheck source=tests/keychain/sandbox.sh
+source "$HERE/sandbox.sh"
 
 NOT_AVAILABLE="error: the OS keychain is not available"
 FILE_ADVICE="choose the file store explicitly: --secret-store file (or SPOR_COMPANION_SECRET_STORE=file)"
@@ -140,11 +142,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/spor-keychain-faults.XXXXXX")"
 SANDBOX_PID=""
 cleanup() {
   local rc=$?
-  if [[ -n "$SANDBOX_PID" ]] && kill -0 "$SANDBOX_PID" 2>/dev/null; then
-    kill -TERM "$SANDBOX_PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$SANDBOX_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SANDBOX_PID" 2>/dev/null || true
-  fi
+  stop_sandbox
   [[ $rc -eq 0 ]] || { echo "---- sandbox log (tail) ----"; tail -n 20 "$WORK/sandbox.log" 2>/dev/null || true; }
   rm -rf "$WORK"
   exit "$rc"
@@ -152,21 +150,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-MINT_OUT="$("$SANDBOX" mint --data-dir "$WORK/sandbox" --name "Kay Chain" --email kay@example.test --org acme 2>>"$WORK/sandbox.log")" \
-  || fail "spor-sandbox mint exited non-zero"
-PAT="$(grep -oE 'spor_pat_[A-Za-z0-9_-]+' <<<"$MINT_OUT" | head -n1 || true)"
-[[ -n "$PAT" ]] || fail "spor-sandbox mint printed no spor_pat_ token"
-
-coproc SANDBOX_PROC { exec "$SANDBOX" serve --listen 127.0.0.1:0 --data-dir "$WORK/sandbox" 2>>"$WORK/sandbox.log"; }
-SANDBOX_PID="$SANDBOX_PROC_PID"
-SERVER=""
-while [[ -z "$SERVER" ]]; do
-  IFS= read -r -t "$READY_TIMEOUT" line <&"${SANDBOX_PROC[0]}" || fail "sandbox printed no ready line"
-  [[ "$line" =~ listening\ on\ (http://127\.0\.0\.1:[0-9]+) ]] && SERVER="${BASH_REMATCH[1]}"
-done
-exec {SANDBOX_OUT}<&"${SANDBOX_PROC[0]}"
-cat <&"$SANDBOX_OUT" >>"$WORK/sandbox.log" &
-exec {SANDBOX_OUT}<&-
+mint_pat "$WORK/sandbox"
+start_sandbox "$WORK/sandbox"
 export WORK SERVER PAT COMPANIOND SANDBOX
 
 # 1. A bus address nothing listens on.
@@ -206,7 +191,8 @@ keyring_session() {
 keyring_session locked
 # scripts/setup.sh --test installs both (xvfb; gcr comes with gnome-keyring):
 # missing, the case fails rather than being skipped.
-command -v Xvfb >/dev/null 2>&1 && [[ -x /usr/libexec/gcr-prompter ]] \
-  || fail "the unanswered-prompt case needs Xvfb and /usr/libexec/gcr-prompter (scripts/setup.sh --test)"
+if ! command -v Xvfb >/dev/null 2>&1 || [[ ! -x /usr/libexec/gcr-prompter ]]; then
+  fail "the unanswered-prompt case needs Xvfb and /usr/libexec/gcr-prompter (scripts/setup.sh --test)"
+fi
 keyring_session unanswered
 echo "KEYCHAIN FAULTS PASSED"

@@ -59,6 +59,8 @@ fi
 # --- stage 2: inside the session. ---------------------------------------------
 pass() { printf 'PASS: %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*"; exit 1; }
+# shellcheck source=tests/keychain/sandbox.sh
+source "$HERE/sandbox.sh"
 
 [[ -x "$COMPANIOND" ]] || fail "companion binary not found: $COMPANIOND (cargo build --workspace --bins)"
 [[ -x "$SANDBOX" ]] || fail "sandbox binary not found: $SANDBOX (cargo build -p spor-sandbox)"
@@ -73,11 +75,7 @@ ACCOUNT_ID=""
 
 cleanup() {
   local rc=$?
-  if [[ -n "$SANDBOX_PID" ]] && kill -0 "$SANDBOX_PID" 2>/dev/null; then
-    kill -TERM "$SANDBOX_PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$SANDBOX_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SANDBOX_PID" 2>/dev/null || true
-  fi
+  stop_sandbox
   # Do not leave the PAT behind in the keychain if we failed half-way.
   if [[ -n "$ACCOUNT_ID" ]]; then
     secret-tool clear service spor-companion username "$ACCOUNT_ID" >/dev/null 2>&1 || true
@@ -100,32 +98,11 @@ companion() {
 }
 
 # 1. A PAT from the sandbox.
-MINT_OUT="$("$SANDBOX" mint --data-dir "$SANDBOX_DIR" --name "Kay Chain" --email kay@example.test --org acme 2>>"$WORK/sandbox.log")" \
-  || fail "spor-sandbox mint exited non-zero"
-PAT="$(grep -oE 'spor_pat_[A-Za-z0-9_-]+' <<<"$MINT_OUT" | head -n1 || true)"
-[[ -n "$PAT" ]] || fail "spor-sandbox mint printed no spor_pat_ token"
+mint_pat "$SANDBOX_DIR"
 pass "minted a PAT for Kay Chain (org acme)"
 
 # 2. The sandbox on an ephemeral port; wait (bounded) for its ready line.
-coproc SANDBOX_PROC { exec "$SANDBOX" serve --listen 127.0.0.1:0 --data-dir "$SANDBOX_DIR" 2>>"$WORK/sandbox.log"; }
-SANDBOX_PID="$SANDBOX_PROC_PID"
-SERVER=""
-deadline=$((SECONDS + READY_TIMEOUT))
-while [[ -z "$SERVER" ]]; do
-  (( SECONDS < deadline )) || fail "sandbox printed no ready line within ${READY_TIMEOUT}s"
-  if ! IFS= read -r -t "$READY_TIMEOUT" line <&"${SANDBOX_PROC[0]}"; then
-    fail "sandbox exited or timed out before its ready line"
-  fi
-  printf '%s\n' "$line" >>"$WORK/sandbox.log"
-  if [[ "$line" =~ listening\ on\ (http://127\.0\.0\.1:[0-9]+) ]]; then
-    SERVER="${BASH_REMATCH[1]}"
-  fi
-done
-# Keep draining its stdout so it never blocks on a full pipe. (bash does not
-# pass coproc descriptors to subshells, so hand `cat` a duplicate.)
-exec {SANDBOX_OUT}<&"${SANDBOX_PROC[0]}"
-cat <&"$SANDBOX_OUT" >>"$WORK/sandbox.log" &
-exec {SANDBOX_OUT}<&-
+start_sandbox "$SANDBOX_DIR"
 pass "sandbox listening on $SERVER"
 
 # 3. Add the account with the keychain store; the PAT goes in on stdin only.
