@@ -6,7 +6,7 @@
 //! on any secret a client saw appearing in the daemon's log, and on a
 //! damaged database.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,6 +72,11 @@ const RSS_ALLOWANCE_MIB: f64 = 8.0;
 const SETTLE: Duration = Duration::from_secs(3);
 /// Failure texts the report keeps.
 const KEPT_FAILURES: usize = 20;
+/// Grants a host leaves connected (it quit or vanished) before the oldest is
+/// disconnected. Memory rightly grows with the number of connected
+/// assistants (their sessions and streams are held), so a steady state
+/// needs a bounded set of them, as a person tidying up the list keeps it.
+const KEPT_GRANTS_PER_HOST: usize = 4;
 
 /// How one host ends a connection.
 #[derive(Clone, Copy)]
@@ -318,6 +323,7 @@ async fn host(no: usize, ctx: &Ctx, mut rng: StdRng) -> HostRun {
     let mut t = HostRun::default();
     let mut client: Option<(OAuth, Instant, Duration)> = None;
     let mut rpc = 1u64;
+    let mut kept: VecDeque<Kept> = VecDeque::new();
     while Instant::now() < ctx.end {
         let stale = client
             .as_ref()
@@ -327,9 +333,7 @@ async fn host(no: usize, ctx: &Ctx, mut rng: StdRng) -> HostRun {
             {
                 Ok(o) => {
                     t.tally.count("register");
-                    // A host re-registers about once a minute (a reinstall):
-                    // registrations with a grant are never evicted, so this
-                    // keeps a 30-minute run under the 1,000-client cap.
+                    // A host re-registers about once a minute (a reinstall).
                     let life = Duration::from_secs(rng.gen_range(45..75));
                     client = Some((o, Instant::now(), life));
                 }
@@ -343,9 +347,20 @@ async fn host(no: usize, ctx: &Ctx, mut rng: StdRng) -> HostRun {
         let Some((o, _, _)) = client.as_ref() else {
             continue;
         };
-        if let Err(e) = connection(no, ctx, o, &mut rng, &mut rpc, &mut t).await {
-            t.tally.fail(format!("host {no}: {e:#}"));
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        match connection(no, ctx, o, &mut rng, &mut rpc, &mut t).await {
+            Ok(Some(k)) => kept.push_back(k),
+            Ok(None) => {}
+            Err(e) => {
+                t.tally.fail(format!("host {no}: {e:#}"));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        if kept.len() > KEPT_GRANTS_PER_HOST {
+            if let Some(old) = kept.pop_front() {
+                if let Err(e) = retire(old, &mut t).await {
+                    t.tally.fail(format!("host {no}: {e:#}"));
+                }
+            }
         }
         // A little think time, so the hosts interleave differently each loop.
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..20))).await;
@@ -353,7 +368,33 @@ async fn host(no: usize, ctx: &Ctx, mut rng: StdRng) -> HostRun {
     t
 }
 
-/// One connection of a host, from authorization to its end.
+/// A grant a host left connected: its client and latest refresh token.
+struct Kept {
+    client: OAuth,
+    refresh: String,
+}
+
+/// Disconnects a grant left connected earlier (revoking its refresh token);
+/// the token must then be refused.
+async fn retire(k: Kept, t: &mut HostRun) -> anyhow::Result<()> {
+    let status = k.client.revoke(&k.refresh).await.context("retire")?;
+    anyhow::ensure!(
+        status == 200,
+        "POST /oauth/revoke of a kept grant answered {status}"
+    );
+    t.tally.count("retire: a kept grant disconnected");
+    match k.client.refresh_answer(&k.refresh).await? {
+        Err(r) if r.error == "invalid_grant" => {
+            t.tally.count("expected: invalid_grant for a retired grant")
+        }
+        Err(r) => anyhow::bail!("refresh of a retired grant: {r}"),
+        Ok(_) => anyhow::bail!("refresh of a retired grant issued a pair"),
+    }
+    Ok(())
+}
+
+/// One connection of a host, from authorization to its end; what it left
+/// connected, if it did.
 async fn connection(
     no: usize,
     ctx: &Ctx,
@@ -361,7 +402,7 @@ async fn connection(
     rng: &mut StdRng,
     rpc: &mut u64,
     t: &mut HostRun,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Kept>> {
     let c = o.consent().await.context("authorize + consent")?;
     t.tally.count("authorize + consent");
     t.secrets
@@ -422,11 +463,17 @@ async fn connection(
         Ending::Leave => {
             session.close().await;
             t.tally.count("leave: DELETE session, grant kept");
-            return Ok(());
+            return Ok(Some(Kept {
+                client: o.clone(),
+                refresh: next.refresh.clone(),
+            }));
         }
         Ending::Vanish => {
             t.tally.count("vanish: session and grant kept");
-            return Ok(());
+            return Ok(Some(Kept {
+                client: o.clone(),
+                refresh: next.refresh.clone(),
+            }));
         }
     }
     // The expected errors: everything of the grant is refused at once.
@@ -448,7 +495,7 @@ async fn connection(
         Err(r) => anyhow::bail!("refresh after the revocation: {r}"),
         Ok(_) => anyhow::bail!("refresh after the revocation issued a pair"),
     }
-    Ok(())
+    Ok(None)
 }
 
 fn remember(t: &mut HostRun, pair: &Pair) {

@@ -94,6 +94,12 @@ impl AccessCache {
 
     fn insert(&self, hash: String, entry: CachedAccess) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Marks only move forward: an entry read at an older mark can never
+        // be used again. Keeping only the entries read at this one's mark
+        // drops those now instead of when the cache fills (every connect and
+        // revoke moves the mark, so a busy companion would carry thousands);
+        // a racing insert with an older mark costs the newer a re-read.
+        map.retain(|_, e| e.mark == entry.mark);
         if map.len() >= MAX_CACHED_ACCESS {
             map.clear();
         }
@@ -808,5 +814,59 @@ impl Relay {
             None if cut => Some((Err(message.into()), self)),
             None => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{AccountKind, Store, StoreError};
+
+    fn entry(mark: Mark) -> CachedAccess {
+        CachedAccess {
+            grant_id: "g_1".into(),
+            account: Account {
+                id: "a_1".into(),
+                kind: AccountKind::Spor,
+                server: "https://api.spor.example".into(),
+                mcp_url: "https://api.spor.example/mcp".into(),
+                org: "acme".into(),
+                person: None,
+                name: None,
+                email: None,
+                bound: false,
+                is_admin: false,
+                status: AccountStatus::Valid,
+                rejected_reason: None,
+                created_at: 0,
+                updated_at: 0,
+                pat_hash: "h".into(),
+            },
+            expires_at: 1,
+            mark,
+        }
+    }
+
+    #[tokio::test]
+    async fn storing_an_entry_drops_those_read_at_an_older_mark() {
+        let store = Store::open_in_memory().expect("store");
+        let old = store.mark().await.expect("mark");
+        store
+            .call(|c| {
+                c.execute("INSERT INTO audit (at, event) VALUES (0, 'x')", [])
+                    .map_err(StoreError::from)
+            })
+            .await
+            .expect("write");
+        let new = store.mark().await.expect("mark");
+        assert_ne!(old, new);
+
+        let cache = AccessCache::default();
+        cache.insert("t1".into(), entry(old));
+        cache.insert("t2".into(), entry(old));
+        assert!(cache.get("t1").is_some() && cache.get("t2").is_some());
+        cache.insert("t3".into(), entry(new));
+        assert!(cache.get("t1").is_none() && cache.get("t2").is_none());
+        assert!(cache.get("t3").is_some());
     }
 }

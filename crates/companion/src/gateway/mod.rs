@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::events::Event;
 use crate::oauth::MCP_PATH;
 use crate::state::AppState;
+use crate::store::GRANT_PRINCIPAL;
 
 pub use bearer::{challenge, Bearer};
 pub use calllog::CallLog;
@@ -46,7 +47,7 @@ pub(crate) enum Principal {
 impl Principal {
     pub(crate) fn key(&self) -> String {
         match self {
-            Self::Grant { grant_id } => format!("grant:{grant_id}"),
+            Self::Grant { grant_id } => format!("{GRANT_PRINCIPAL}{grant_id}"),
             Self::Pat { account_id } => format!("pat:{account_id}"),
         }
     }

@@ -192,6 +192,7 @@ pub(crate) fn revoke_account_grants(
         .query_map(params![now, reason, account_id], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     for id in &ids {
+        super::calls::forget_grant_sessions(conn, id)?;
         record(
             conn,
             now,

@@ -7,6 +7,24 @@ use serde::Serialize;
 use super::{Store, StoreError};
 use crate::clock::Timestamp;
 
+/// How a session's principal names a grant: this, then the grant id
+/// (`gateway::Principal::key`).
+pub const GRANT_PRINCIPAL: &str = "grant:";
+
+/// Forgets the sessions of a grant that was just revoked, inside the
+/// caller's transaction. A session id nobody owns is refused, never rebound,
+/// so this only saves the rows.
+pub(crate) fn forget_grant_sessions(
+    conn: &rusqlite::Connection,
+    grant_id: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM mcp_sessions WHERE principal = ?1",
+        [format!("{GRANT_PRINCIPAL}{grant_id}")],
+    )?;
+    Ok(())
+}
+
 /// Call records are kept this long.
 pub const CALL_RETENTION_SECS: i64 = 30 * 86_400;
 /// And at most this many in all.

@@ -4,6 +4,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::audit::{record, Subject};
+use super::calls::GRANT_PRINCIPAL;
 use super::{Store, StoreError};
 use crate::clock::Timestamp;
 
@@ -24,26 +25,54 @@ pub struct Client {
 pub(crate) const UNUSED: &str =
     "id NOT IN (SELECT client_id FROM grants) AND id NOT IN (SELECT client_id FROM auth_codes)";
 
+/// A client nothing depends on any more (`?1` is now): no live grant and
+/// no code that could still be exchanged. Its revoked grants are history.
+const IDLE: &str = "id NOT IN (SELECT client_id FROM grants WHERE revoked_at IS NULL)
+     AND id NOT IN (SELECT client_id FROM auth_codes WHERE used_at IS NULL AND expires_at > ?1)";
+
 /// Registrations that never led to a connection are forgotten after a day.
 pub const UNUSED_CLIENT_TTL: i64 = 86_400;
 
+/// Deletes a client with its grants (their tokens and codes go with them by
+/// cascade) and their sessions; the audit trail keeps what happened.
+fn forget_client(conn: &rusqlite::Connection, id: &str) -> Result<(), StoreError> {
+    conn.execute(
+        &format!(
+            "DELETE FROM mcp_sessions WHERE principal IN
+             (SELECT '{GRANT_PRINCIPAL}' || id FROM grants WHERE client_id = ?1)"
+        ),
+        [id],
+    )?;
+    conn.execute("DELETE FROM grants WHERE client_id = ?1", [id])?;
+    conn.execute("DELETE FROM clients WHERE id = ?1", [id])?;
+    Ok(())
+}
+
 impl Store {
     /// Persists a newly registered client, keeping at most `max` clients:
-    /// beyond that the oldest client that never connected (no grant, no
-    /// pending code) makes room. Returns `false`, storing nothing, when every
-    /// stored client is in use.
+    /// beyond that the oldest idle client (no live grant, no pending code)
+    /// makes room, one that never connected first; it goes with its revoked
+    /// grants. Returns `false`, storing nothing, when every stored client is
+    /// in use.
     pub async fn insert_client(&self, client: Client, max: usize) -> Result<bool, StoreError> {
         self.call(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let count: i64 = tx.query_row("SELECT count(*) FROM clients", [], |r| r.get(0))?;
             if count as usize >= max {
-                let evicted = tx.execute(
-                    &format!("DELETE FROM clients WHERE id = (SELECT id FROM clients WHERE {UNUSED} ORDER BY created_at, id LIMIT 1)"),
-                    [],
-                )?;
-                if evicted == 0 {
+                let idle: Option<String> = tx
+                    .query_row(
+                        &format!(
+                            "SELECT id FROM clients WHERE {IDLE}
+                             ORDER BY id IN (SELECT client_id FROM grants), created_at, id LIMIT 1"
+                        ),
+                        [client.created_at],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let Some(idle) = idle else {
                     return Ok(false);
-                }
+                };
+                forget_client(&tx, &idle)?;
             }
             tx.execute(
                 "INSERT INTO clients (id, name, redirect_uris, created_at) VALUES (?1, ?2, ?3, ?4)",

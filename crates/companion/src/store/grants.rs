@@ -231,6 +231,7 @@ fn revoke_grant_tx(
         params![now, reason, grant_id],
     )?;
     if n > 0 {
+        super::calls::forget_grant_sessions(conn, grant_id)?;
         record(
             conn,
             now,

@@ -8,7 +8,7 @@ mod clients;
 mod grants;
 
 pub use accounts::{Account, AccountKind, AccountStatus, NewAccount, RejectReason, Upserted};
-pub use calls::{CallRecord, MAX_CALLS_KEPT};
+pub use calls::{CallRecord, GRANT_PRINCIPAL, MAX_CALLS_KEPT};
 pub use clients::Client;
 pub use grants::{
     AccessCheck, AccessContext, AccessSnapshot, CodeExchange, GrantSummary, IssuedPair, NewCode,

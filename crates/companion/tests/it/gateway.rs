@@ -72,6 +72,40 @@ async fn a_deleted_session_cannot_be_used_again() {
 }
 
 #[tokio::test]
+async fn a_revoked_grants_sessions_are_forgotten_and_never_rebound() {
+    let h = Harness::start().await;
+    let a = h.connect().await;
+    let b = h.connect_as(&a.account_id).await;
+    let init = h.mcp_post(&a.tokens.access, None, INIT).await;
+    assert_eq!(init.status, StatusCode::OK, "{}", init.text);
+    let session = init.header("mcp-session-id").expect("session").to_string();
+    let hash = spor_companion::tokens::hash(&session);
+    assert!(h
+        .state
+        .store
+        .session_principal(hash.clone())
+        .await
+        .expect("lookup")
+        .is_some());
+
+    assert!(spor_companion::grants::disconnect(&h.state, &a.grant_id)
+        .await
+        .expect("disconnect"));
+    assert_eq!(
+        h.state.store.session_principal(hash).await.expect("lookup"),
+        None,
+        "the row went with the grant"
+    );
+    // A session nobody owns is refused, never handed to the next caller.
+    let before = h.upstream.mcp_seen().len();
+    let r = h.mcp_post(&b.tokens.access, Some(&session), CALL).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert_eq!(h.upstream.mcp_seen().len(), before, "nothing forwarded");
+    h.assert_token_works(&b.tokens.access).await;
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn upstream_5xx_is_a_json_rpc_error_naming_the_status() {
     let h = Harness::start().await;
     let c = h.connect().await;

@@ -54,6 +54,81 @@ async fn when_every_client_is_connected_registration_is_429_and_stores_nothing()
 }
 
 #[tokio::test]
+async fn a_disconnected_client_makes_room_and_takes_its_revoked_grants_along() {
+    let h = Harness::start_with(limits(2, 5)).await;
+    let gone = h.connect().await;
+    h.clock.advance(1);
+    let live = h.connect_as(&gone.account_id).await;
+    assert!(spor_companion::grants::disconnect(&h.state, &gone.grant_id)
+        .await
+        .expect("disconnect"));
+    let before = h.counts().await;
+
+    h.clock.advance(1);
+    let newcomer = h.register(&[REDIRECT]).await;
+    let after = h.counts().await;
+    assert_eq!(after.clients, 2, "bounded at the cap");
+    assert!(h
+        .state
+        .store
+        .client(gone.client_id.clone())
+        .await
+        .expect("gone")
+        .is_none());
+    assert!(h.state.store.client(newcomer).await.expect("new").is_some());
+    assert!(
+        !h.state
+            .store
+            .grants(true)
+            .await
+            .expect("grants")
+            .iter()
+            .any(|g| g.id == gone.grant_id),
+        "the revoked grant went with its client"
+    );
+    assert_eq!(after.grants, before.grants - 1);
+    assert_eq!(after.access_tokens, before.access_tokens - 1);
+    assert_eq!(after.refresh_tokens, before.refresh_tokens - 1);
+    h.refresh(&gone.client_id, &gone.tokens.refresh)
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    h.assert_token_refused(&gone.tokens.access).await;
+    h.assert_token_works(&live.tokens.access).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_holding_an_unexchanged_code_is_in_use_until_the_code_expires() {
+    let h = Harness::start_with(limits(1, 5)).await;
+    let account = h.add_account(PAT, "acme").await;
+    let client = h.register(&[REDIRECT]).await;
+    let _code = h.code_for(&client, REDIRECT, &Pkce::new(), &account).await;
+    let body = format!(r#"{{"redirect_uris":["{REDIRECT}"]}}"#);
+    h.register_raw("application/json", body.clone())
+        .await
+        .assert_oauth_error(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
+    assert!(h
+        .state
+        .store
+        .client(client.clone())
+        .await
+        .expect("kept")
+        .is_some());
+
+    h.clock.advance(spor_companion::consent::CODE_TTL + 1);
+    let r = h.register_raw("application/json", body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert!(h
+        .state
+        .store
+        .client(client)
+        .await
+        .expect("evicted")
+        .is_none());
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn registrations_that_never_connect_are_pruned_after_a_day() {
     let h = Harness::start().await;
     let connected = h.connect().await;
