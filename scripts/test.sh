@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command: set-up, format, lints, build, unit/integration tests,
-# the benchmark's smoke run, crash safety, the fuzz smoke,
+# the benchmark's smoke run, crash safety, the soak smoke, the fuzz smoke,
 # the real-keychain test and the end-to-end tests. Fails on the first
 # failing step. Used by CI (.ci/run) on a fresh clone, with no stdin.
 set -euo pipefail
@@ -71,6 +71,10 @@ done_step
 
 section "crash safety (SIGKILL mid-load, restart, every token checked, integrity_check)"
 timeout --kill-after=10 300 target/debug/spor-bench crash --cycles 5 --bin-dir target/debug
+done_step
+
+section "soak smoke (16 hosts for 2 minutes: memory, descriptors, log, database)"
+timeout --kill-after=10 420 target/debug/spor-bench soak --duration 120 --bin-dir target/debug
 done_step
 
 section "fuzz smoke (cargo fuzz, 30 s per target)"

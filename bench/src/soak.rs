@@ -1,7 +1,8 @@
 //! `spor-bench soak`: many simulated hosts, each looping register (now and
 //! then) → authorize → Allow → code exchange → MCP session → tool calls →
-//! refresh → calls with the new token → disconnect (or walk away), for a
-//! bounded time against the real daemon. Fails on any unexpected answer, on
+//! refresh → calls with the new token → disconnect (or walk away; the
+//! oldest of a host's walked-away grants is disconnected once it has more
+//! than a few), for a bounded time against the real daemon. Fails on any unexpected answer, on
 //! resident memory or open descriptors that keep growing after the warm-up,
 //! on any secret a client saw appearing in the daemon's log, and on a
 //! damaged database.
@@ -61,11 +62,10 @@ const WARM_UP: f64 = 0.25;
 /// How far the median resident memory of the last quarter may lie above
 /// that of the second quarter, by default. What may still fill after the
 /// warm-up is bounded: SQLite's page cache (the default 2,000 KiB), the
-/// gateway's access-token cache (4,096 entries, each with a copy of its
-/// account, about 1 KiB: up to 4 MiB; it fills only after ~2,000
-/// connections, which a 2-minute debug run does not reach before its last
-/// quarter) and the allocator's slack (2 MiB). Anything that grows with the
-/// number of connections exceeds it within a 30-minute run.
+/// gateway's access-token cache (entries read since the database last
+/// changed, at most 4,096 of about 1 KiB each: up to 4 MiB) and the
+/// allocator's slack (2 MiB). Anything that grows with the number of
+/// connections exceeds it within a 30-minute run.
 const RSS_ALLOWANCE_MIB: f64 = 8.0;
 /// How long the hosts' connections get to close before descriptors are
 /// counted again.

@@ -14,6 +14,8 @@ use crate::tokens;
 pub const ACCESS_TOKEN_TTL: i64 = 30 * 86_400;
 /// Refresh tokens live 90 days.
 pub const REFRESH_TOKEN_TTL: i64 = 90 * 86_400;
+/// How long a revoked grant is kept (listed as disconnected) before pruning.
+pub const REVOKED_GRANT_RETENTION_SECS: i64 = 30 * 86_400;
 /// Two refreshes of the same token within this many seconds are a benign race
 /// (both get the same successor pair); later reuse is treated as theft.
 pub const REFRESH_GRACE_SECS: i64 = 30;
@@ -572,6 +574,19 @@ impl Store {
                 [now - 86_400],
             )?;
             tx.execute("DELETE FROM access_tokens WHERE expires_at < ?1", [now])?;
+            // A revoked grant stays listed (`grants list --all`) for a while,
+            // then goes with its tokens and sessions; the audit trail keeps
+            // what happened. Its client, if left with nothing, goes below.
+            let forgotten = now - REVOKED_GRANT_RETENTION_SECS;
+            tx.execute(
+                &format!(
+                    "DELETE FROM mcp_sessions WHERE principal IN
+                     (SELECT '{}' || id FROM grants WHERE revoked_at < ?1)",
+                    super::calls::GRANT_PRINCIPAL
+                ),
+                [forgotten],
+            )?;
+            tx.execute("DELETE FROM grants WHERE revoked_at < ?1", [forgotten])?;
             super::calls::prune_calls(&tx, now)?;
             tx.execute(
                 &format!(

@@ -13,6 +13,7 @@ pub use clients::Client;
 pub use grants::{
     AccessCheck, AccessContext, AccessSnapshot, CodeExchange, GrantSummary, IssuedPair, NewCode,
     Redeemed, RefreshOutcome, ACCESS_TOKEN_TTL, REFRESH_GRACE_SECS, REFRESH_TOKEN_TTL,
+    REVOKED_GRANT_RETENTION_SECS,
 };
 
 use std::path::Path;

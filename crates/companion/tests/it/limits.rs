@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use spor_companion::state::Limits;
 
-use crate::support::{Harness, Pkce, Reply, PAT, REDIRECT};
+use crate::support::{Harness, Pkce, Reply, Tokens, PAT, REDIRECT};
 
 fn limits(max_clients: usize, rejected_pastes_per_minute: usize) -> Limits {
     Limits {
@@ -143,6 +143,70 @@ async fn registrations_that_never_connect_are_pruned_after_a_day() {
         .await
         .expect("connected")
         .is_some());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn revoked_grants_are_pruned_a_month_later_with_their_tokens_and_client() {
+    use spor_companion::store::REVOKED_GRANT_RETENTION_SECS;
+
+    let h = Harness::start().await;
+    let gone = h.connect().await;
+    let live = h.connect_as(&gone.account_id).await;
+    let recent = h.connect_as(&gone.account_id).await;
+    assert!(spor_companion::grants::disconnect(&h.state, &gone.grant_id)
+        .await
+        .expect("disconnect"));
+    h.clock.advance(REVOKED_GRANT_RETENTION_SECS - 10);
+    assert!(
+        spor_companion::grants::disconnect(&h.state, &recent.grant_id)
+            .await
+            .expect("disconnect")
+    );
+    h.clock.advance(11);
+    // Keep the live grant's tokens from expiring in the meantime.
+    let fresh = h.refresh(&live.client_id, &live.tokens.refresh).await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.text);
+    let before = h.counts().await;
+
+    h.state.store.prune(h.now()).await.expect("prune");
+    let after = h.counts().await;
+    let ids: Vec<String> = h
+        .state
+        .store
+        .grants(true)
+        .await
+        .expect("grants")
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert!(!ids.contains(&gone.grant_id), "a month after: forgotten");
+    assert!(
+        ids.contains(&recent.grant_id),
+        "revoked just now: still listed"
+    );
+    assert!(ids.contains(&live.grant_id));
+    assert_eq!(after.grants, before.grants - 1);
+    assert_eq!(after.refresh_tokens, before.refresh_tokens - 1);
+    assert!(h
+        .state
+        .store
+        .client(gone.client_id.clone())
+        .await
+        .expect("client")
+        .is_none());
+    assert!(h
+        .state
+        .store
+        .client(recent.client_id)
+        .await
+        .expect("client")
+        .is_some());
+    h.refresh(&gone.client_id, &gone.tokens.refresh)
+        .await
+        .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    h.assert_token_works(&Tokens::from_reply(&fresh).access)
+        .await;
     h.stop().await;
 }
 
