@@ -192,7 +192,7 @@ pub(crate) fn revoke_account_grants(
         .query_map(params![now, reason, account_id], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     for id in &ids {
-        super::calls::forget_grant_sessions(conn, id)?;
+        super::calls::forget_sessions_of_grants(conn, "id = ?1", id)?;
         record(
             conn,
             now,

@@ -11,16 +11,21 @@ use crate::clock::Timestamp;
 /// (`gateway::Principal::key`).
 pub const GRANT_PRINCIPAL: &str = "grant:";
 
-/// Forgets the sessions of a grant that was just revoked, inside the
-/// caller's transaction. A session id nobody owns is refused, never rebound,
-/// so this only saves the rows.
-pub(crate) fn forget_grant_sessions(
+/// Forgets the sessions of the grants that `grants_where` (a condition on
+/// `grants`, with `?1` bound to `arg`) selects, inside the caller's
+/// transaction. A session id nobody owns is refused, never rebound, so this
+/// only saves the rows.
+pub(crate) fn forget_sessions_of_grants(
     conn: &rusqlite::Connection,
-    grant_id: &str,
+    grants_where: &str,
+    arg: impl rusqlite::ToSql,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "DELETE FROM mcp_sessions WHERE principal = ?1",
-        [format!("{GRANT_PRINCIPAL}{grant_id}")],
+        &format!(
+            "DELETE FROM mcp_sessions WHERE principal IN
+             (SELECT '{GRANT_PRINCIPAL}' || id FROM grants WHERE {grants_where})"
+        ),
+        [arg],
     )?;
     Ok(())
 }
@@ -158,7 +163,21 @@ fn insert_calls(c: &mut rusqlite::Connection, calls: &[CallRecord]) -> Result<()
             ])?;
         }
     }
+    // Held to the cap as rows arrive, so each delete is as small as the
+    // batch: left to the periodic prune, a busy log meant deleting ten
+    // minutes of calls at once, and the memory SQLite took for that stayed
+    // with the allocator.
+    trim_calls(&tx)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Drops the oldest call records beyond the cap.
+fn trim_calls(conn: &rusqlite::Connection) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM mcp_calls WHERE id <= (SELECT max(id) FROM mcp_calls) - ?1",
+        [MAX_CALLS_KEPT],
+    )?;
     Ok(())
 }
 
@@ -169,9 +188,46 @@ pub(crate) fn prune_calls(conn: &rusqlite::Connection, now: Timestamp) -> Result
         "DELETE FROM mcp_calls WHERE at < ?1",
         [now - CALL_RETENTION_SECS],
     )?;
-    conn.execute(
-        "DELETE FROM mcp_calls WHERE id <= (SELECT max(id) FROM mcp_calls) - ?1",
-        [MAX_CALLS_KEPT],
-    )?;
-    Ok(())
+    trim_calls(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(at: Timestamp) -> CallRecord {
+        CallRecord {
+            at,
+            grant_id: Some("g_1".into()),
+            account_id: "a_1".into(),
+            method: "tools/call".into(),
+            tool: Some("put_node".into()),
+            outcome: "ok".into(),
+            status: Some(200),
+            duration_ms: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_call_log_stays_at_its_cap_as_batches_arrive() {
+        let store = Store::open_in_memory().expect("store");
+        let first: Vec<_> = (0..MAX_CALLS_KEPT).map(record).collect();
+        store.record_calls(first).await.expect("fill");
+        store
+            .record_calls((0..50).map(|i| record(MAX_CALLS_KEPT + i)).collect())
+            .await
+            .expect("one batch more");
+        let (n, oldest): (i64, i64) = store
+            .call(|c| {
+                Ok(
+                    c.query_row("SELECT count(*), min(at) FROM mcp_calls", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?,
+                )
+            })
+            .await
+            .expect("count");
+        assert_eq!(n, MAX_CALLS_KEPT, "held at the cap without a prune");
+        assert_eq!(oldest, 50, "the oldest went first");
+    }
 }

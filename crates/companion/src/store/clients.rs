@@ -4,7 +4,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::audit::{record, Subject};
-use super::calls::GRANT_PRINCIPAL;
+use super::calls::forget_sessions_of_grants;
 use super::{Store, StoreError};
 use crate::clock::Timestamp;
 
@@ -36,13 +36,7 @@ pub const UNUSED_CLIENT_TTL: i64 = 86_400;
 /// Deletes a client with its grants (their tokens and codes go with them by
 /// cascade) and their sessions; the audit trail keeps what happened.
 fn forget_client(conn: &rusqlite::Connection, id: &str) -> Result<(), StoreError> {
-    conn.execute(
-        &format!(
-            "DELETE FROM mcp_sessions WHERE principal IN
-             (SELECT '{GRANT_PRINCIPAL}' || id FROM grants WHERE client_id = ?1)"
-        ),
-        [id],
-    )?;
+    forget_sessions_of_grants(conn, "client_id = ?1", id)?;
     conn.execute("DELETE FROM grants WHERE client_id = ?1", [id])?;
     conn.execute("DELETE FROM clients WHERE id = ?1", [id])?;
     Ok(())

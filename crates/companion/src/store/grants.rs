@@ -233,7 +233,7 @@ fn revoke_grant_tx(
         params![now, reason, grant_id],
     )?;
     if n > 0 {
-        super::calls::forget_grant_sessions(conn, grant_id)?;
+        super::calls::forget_sessions_of_grants(conn, "id = ?1", grant_id)?;
         record(
             conn,
             now,
@@ -578,14 +578,7 @@ impl Store {
             // then goes with its tokens and sessions; the audit trail keeps
             // what happened. Its client, if left with nothing, goes below.
             let forgotten = now - REVOKED_GRANT_RETENTION_SECS;
-            tx.execute(
-                &format!(
-                    "DELETE FROM mcp_sessions WHERE principal IN
-                     (SELECT '{}' || id FROM grants WHERE revoked_at < ?1)",
-                    super::calls::GRANT_PRINCIPAL
-                ),
-                [forgotten],
-            )?;
+            super::calls::forget_sessions_of_grants(&tx, "revoked_at < ?1", forgotten)?;
             tx.execute("DELETE FROM grants WHERE revoked_at < ?1", [forgotten])?;
             super::calls::prune_calls(&tx, now)?;
             tx.execute(
