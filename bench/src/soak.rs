@@ -2,10 +2,10 @@
 //! then) → authorize → Allow → code exchange → MCP session → tool calls →
 //! refresh → calls with the new token → disconnect (or walk away; the
 //! oldest of a host's walked-away grants is disconnected once it has more
-//! than a few), for a bounded time against the real daemon. Fails on any unexpected answer, on
-//! resident memory or open descriptors that keep growing after the warm-up,
-//! on any secret a client saw appearing in the daemon's log, and on a
-//! damaged database.
+//! than a few), for a bounded time against the real daemon. Fails on any
+//! unexpected answer, on resident memory or open descriptors that keep
+//! growing after the warm-up, on any secret a client saw appearing in the
+//! daemon's log, and on a damaged database.
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt::Write as _;
