@@ -328,12 +328,7 @@ async fn thousands_of_registrations_stay_within_the_cap_and_keep_connected_clien
     let count = h.state.store.client_count().await.expect("count");
     assert_eq!(count, cap as i64, "bounded at the cap");
     assert!(
-        h.state
-            .store
-            .client(connected.client_id.clone())
-            .await
-            .expect("lookup")
-            .is_some(),
+        h.has_client(&connected.client_id).await,
         "a connected client is never evicted"
     );
     h.assert_token_works(&connected.tokens.access).await;

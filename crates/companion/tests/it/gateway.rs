@@ -88,9 +88,7 @@ async fn a_revoked_grants_sessions_are_forgotten_and_never_rebound() {
         .expect("lookup")
         .is_some());
 
-    assert!(spor_companion::grants::disconnect(&h.state, &a.grant_id)
-        .await
-        .expect("disconnect"));
+    h.disconnect(&a.grant_id).await;
     assert_eq!(
         h.state.store.session_principal(hash).await.expect("lookup"),
         None,

@@ -23,11 +23,11 @@ async fn registrations_beyond_the_cap_evict_the_oldest_unused_client() {
     let c = h.register(&[REDIRECT]).await;
     assert_eq!(h.state.store.client_count().await.expect("count"), 2);
     assert!(
-        h.state.store.client(a).await.expect("a").is_none(),
+        !h.has_client(&a).await,
         "the oldest unused client made room"
     );
-    assert!(h.state.store.client(b).await.expect("b").is_some());
-    assert!(h.state.store.client(c).await.expect("c").is_some());
+    assert!(h.has_client(&b).await);
+    assert!(h.has_client(&c).await);
     h.stop().await;
 }
 
@@ -43,13 +43,7 @@ async fn when_every_client_is_connected_registration_is_429_and_stores_nothing()
         .await;
     r.assert_oauth_error(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
     assert_eq!(h.state.store.client_count().await.expect("count"), 1);
-    assert!(h
-        .state
-        .store
-        .client(connected.client_id)
-        .await
-        .expect("kept")
-        .is_some());
+    assert!(h.has_client(&connected.client_id).await);
     h.stop().await;
 }
 
@@ -59,23 +53,15 @@ async fn a_disconnected_client_makes_room_and_takes_its_revoked_grants_along() {
     let gone = h.connect().await;
     h.clock.advance(1);
     let live = h.connect_as(&gone.account_id).await;
-    assert!(spor_companion::grants::disconnect(&h.state, &gone.grant_id)
-        .await
-        .expect("disconnect"));
+    h.disconnect(&gone.grant_id).await;
     let before = h.counts().await;
 
     h.clock.advance(1);
     let newcomer = h.register(&[REDIRECT]).await;
     let after = h.counts().await;
     assert_eq!(after.clients, 2, "bounded at the cap");
-    assert!(h
-        .state
-        .store
-        .client(gone.client_id.clone())
-        .await
-        .expect("gone")
-        .is_none());
-    assert!(h.state.store.client(newcomer).await.expect("new").is_some());
+    assert!(!h.has_client(&gone.client_id).await);
+    assert!(h.has_client(&newcomer).await);
     assert!(
         !h.state
             .store
@@ -107,24 +93,12 @@ async fn a_client_holding_an_unexchanged_code_is_in_use_until_the_code_expires()
     h.register_raw("application/json", body.clone())
         .await
         .assert_oauth_error(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable");
-    assert!(h
-        .state
-        .store
-        .client(client.clone())
-        .await
-        .expect("kept")
-        .is_some());
+    assert!(h.has_client(&client).await);
 
     h.clock.advance(spor_companion::consent::CODE_TTL + 1);
     let r = h.register_raw("application/json", body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    assert!(h
-        .state
-        .store
-        .client(client)
-        .await
-        .expect("evicted")
-        .is_none());
+    assert!(!h.has_client(&client).await);
     h.stop().await;
 }
 
@@ -135,14 +109,8 @@ async fn registrations_that_never_connect_are_pruned_after_a_day() {
     let idle = h.register(&[REDIRECT]).await;
     h.clock.advance(86_400 + 1);
     h.state.store.prune(h.now()).await.expect("prune");
-    assert!(h.state.store.client(idle).await.expect("idle").is_none());
-    assert!(h
-        .state
-        .store
-        .client(connected.client_id)
-        .await
-        .expect("connected")
-        .is_some());
+    assert!(!h.has_client(&idle).await);
+    assert!(h.has_client(&connected.client_id).await);
     h.stop().await;
 }
 
@@ -154,15 +122,9 @@ async fn revoked_grants_are_pruned_a_month_later_with_their_tokens_and_client() 
     let gone = h.connect().await;
     let live = h.connect_as(&gone.account_id).await;
     let recent = h.connect_as(&gone.account_id).await;
-    assert!(spor_companion::grants::disconnect(&h.state, &gone.grant_id)
-        .await
-        .expect("disconnect"));
+    h.disconnect(&gone.grant_id).await;
     h.clock.advance(REVOKED_GRANT_RETENTION_SECS - 10);
-    assert!(
-        spor_companion::grants::disconnect(&h.state, &recent.grant_id)
-            .await
-            .expect("disconnect")
-    );
+    h.disconnect(&recent.grant_id).await;
     h.clock.advance(11);
     // Keep the live grant's tokens from expiring in the meantime.
     let fresh = h.refresh(&live.client_id, &live.tokens.refresh).await;
@@ -188,20 +150,8 @@ async fn revoked_grants_are_pruned_a_month_later_with_their_tokens_and_client() 
     assert!(ids.contains(&live.grant_id));
     assert_eq!(after.grants, before.grants - 1);
     assert_eq!(after.refresh_tokens, before.refresh_tokens - 1);
-    assert!(h
-        .state
-        .store
-        .client(gone.client_id.clone())
-        .await
-        .expect("client")
-        .is_none());
-    assert!(h
-        .state
-        .store
-        .client(recent.client_id)
-        .await
-        .expect("client")
-        .is_some());
+    assert!(!h.has_client(&gone.client_id).await);
+    assert!(h.has_client(&recent.client_id).await);
     h.refresh(&gone.client_id, &gone.tokens.refresh)
         .await
         .assert_oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");

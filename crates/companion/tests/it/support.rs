@@ -991,6 +991,24 @@ impl Harness {
         }
     }
 
+    /// Whether the client is (still) registered.
+    pub async fn has_client(&self, id: &str) -> bool {
+        self.state
+            .store
+            .client(id.to_string())
+            .await
+            .expect("client lookup")
+            .is_some()
+    }
+
+    /// Disconnects a live grant as the app and the CLI do.
+    pub async fn disconnect(&self, grant_id: &str) {
+        let revoked = spor_companion::grants::disconnect(&self.state, grant_id)
+            .await
+            .expect("disconnect");
+        assert!(revoked, "grant {grant_id} was not live");
+    }
+
     /// The grant an access token belongs to.
     pub async fn grant_of(&self, access: &str) -> String {
         let hash = tokens::hash(access);
