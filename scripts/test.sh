@@ -53,15 +53,22 @@ section "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 done_step
 
-section "cargo build (binaries, desktop app included)"
-cargo build --workspace --bins
+section "cargo build (every target of the workspace, desktop app included)"
+# One build of every binary and test target with one feature set: the test
+# step below then compiles nothing (separate `cargo build --bins`, `cargo
+# test` and `cargo test -p spor-companion-app` runs each resolved features
+# for a different set of packages and rebuilt shared dependencies).
+cargo build --workspace --all-targets
 done_step
 
 section "cargo test"
-# The core and sandbox (default members: no GTK/WebKit), then the desktop
-# shell's own unit tests.
-cargo test
-cargo test -p spor-companion-app
+# Every crate's unit and integration tests, the desktop shell's included;
+# nextest (on the machine image) runs the test binaries side by side.
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
 done_step
 
 section "bench smoke (companion vs. direct vs. nginx, token endpoint; correctness only)"

@@ -15,9 +15,12 @@
 
 use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
-use spor_companion::fuzzing::{
-    check_authorize, client_redirect, parse_params, select_redirect, LocalHost, RedirectUri, SCOPE,
+use spor_wire::host::LocalHost;
+use spor_wire::oauth::authorize::{
+    check_request as check_authorize, client_redirect, select_redirect,
 };
+use spor_wire::oauth::redirect_uri::RedirectUri;
+use spor_wire::oauth::{parse_params, SCOPE};
 use spor_companion_fuzz::{
     is_our_resource, is_s256_challenge, lines, param, scope_ok, unique_params, OUR_HOST,
 };

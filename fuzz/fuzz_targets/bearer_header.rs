@@ -11,7 +11,7 @@
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use spor_companion::fuzzing::Bearer;
+use spor_wire::bearer::Bearer;
 use spor_companion_fuzz::is_b64token;
 
 fn parse(value: &str) -> Bearer {

@@ -12,7 +12,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
-use spor_companion::fuzzing::{check_metadata, OAuthError, RedirectUri, SCOPE};
+use spor_wire::oauth::redirect_uri::RedirectUri;
+use spor_wire::oauth::register::check_metadata;
+use spor_wire::oauth::{OAuthError, SCOPE};
 
 fn only(v: Option<&Value>, allowed: &[&str], required: &str) -> bool {
     match v {

@@ -13,7 +13,7 @@
 use libfuzzer_sys::fuzz_target;
 use serde::de::IgnoredAny;
 use serde_json::Value;
-use spor_companion::fuzzing::{peek, Peek};
+use spor_wire::peek::{peek, Peek};
 
 const MAX: usize = 128;
 

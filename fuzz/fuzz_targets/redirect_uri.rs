@@ -9,7 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spor_companion::fuzzing::RedirectUri;
+use spor_wire::oauth::redirect_uri::RedirectUri;
 use spor_companion_fuzz::is_loopback_host;
 use url::Url;
 

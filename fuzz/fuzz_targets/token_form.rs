@@ -12,7 +12,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spor_companion::fuzzing::{check_token, parse_form, Grant, LocalHost, OAuthError};
+use spor_wire::host::LocalHost;
+use spor_wire::oauth::token::{check_request as check_token, Grant};
+use spor_wire::oauth::{parse_form, OAuthError};
 use spor_companion_fuzz::{
     is_our_resource, is_pkce_verifier, param, scope_ok, unique_params, OUR_HOST,
 };

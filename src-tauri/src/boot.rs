@@ -1,9 +1,10 @@
 //! Opening the core at launch: data dir, database, keychain, port. A failure
 //! is kept as a sentence for the window instead of ending the app silently.
 
+use spor_companion::config::{Config, ConsentMode};
 use spor_companion::desktop::{self, Server};
 use spor_companion::secrets::{SecretError, SecretStoreKind};
-use spor_companion::state::{AppState, Config, ConsentMode, OpenError};
+use spor_companion::state::{AppState, OpenError};
 
 /// Passed by autostart: start in the tray without showing the window.
 pub const HIDDEN_ARG: &str = "--hidden";

@@ -105,7 +105,7 @@ pub async fn paste_token(
     counted_paste(state, async {
         let server = match server.map(str::trim).filter(|s| !s.is_empty()) {
             Some(s) => s.to_string(),
-            None => crate::consent::known_server(state)
+            None => known_server(state)
                 .await
                 .ok_or(AccountError::ServerRequired)?,
         };
@@ -120,7 +120,10 @@ async fn counted_paste(
     state: &AppState,
     paste: impl std::future::Future<Output = Result<Added, AccountError>>,
 ) -> Result<Added, AccountError> {
-    if !state.paste_allowed() {
+    if !state
+        .pastes
+        .allowed(state.now(), state.limits.rejected_pastes_per_minute)
+    {
         return Err(AccountError::TooManyPastes);
     }
     let result = paste.await;
@@ -128,7 +131,7 @@ async fn counted_paste(
         result,
         Err(AccountError::Rejected(_) | AccountError::NotAPat | AccountError::InvalidToken)
     ) {
-        state.note_rejected_paste();
+        state.pastes.note_rejected(state.now());
     }
     result
 }
@@ -422,4 +425,19 @@ pub async fn reject(
     });
     tracing::warn!(account = %account_id, grants_revoked = revoked.len(), "the upstream rejected the stored token; its grants were revoked");
     Ok(revoked)
+}
+
+/// The server a new token is for when the form does not name one.
+pub async fn known_server(state: &AppState) -> Option<String> {
+    if let Some(s) = &state.config.default_server {
+        return Some(s.clone());
+    }
+    state
+        .store
+        .accounts()
+        .await
+        .ok()?
+        .into_iter()
+        .next()
+        .map(|a| a.server)
 }

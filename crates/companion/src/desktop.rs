@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::{self, AccountError, Added};
 use crate::clock::rfc3339;
+use crate::config::{self, ConfigError};
+pub use crate::config::{data_dir, Settings, DEFAULT_PORT, SETTINGS_NAME};
 use crate::connect::{
     self, Bridge, Change, ClaudeCli, ConnectError, Host, Places, Plan, State as ConnectState, Via,
 };
@@ -25,8 +27,6 @@ use crate::store::{
 };
 use crate::upstream::UpstreamError;
 
-/// The port the app listens on unless told otherwise.
-pub const DEFAULT_PORT: u16 = crate::server::DEFAULT_PORT;
 /// Recent calls shown with each assistant.
 const RECENT_CALLS: u32 = 5;
 
@@ -99,6 +99,12 @@ impl From<AccountError> for DesktopError {
     }
 }
 
+impl From<ConfigError> for DesktopError {
+    fn from(e: ConfigError) -> Self {
+        Self::new(e.code(), e.to_string())
+    }
+}
+
 impl From<ConsentError> for DesktopError {
     fn from(e: ConsentError) -> Self {
         match e {
@@ -163,39 +169,6 @@ pub struct ServerStatus {
     pub mcp_url: Option<String>,
     /// Why it is not running.
     pub message: Option<String>,
-}
-
-/// The app's saved preferences (`settings.json` in the data dir).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Settings {
-    /// The port chosen in the app, if the user picked one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<u16>,
-}
-
-/// File name of the settings inside the data dir.
-pub const SETTINGS_NAME: &str = "settings.json";
-
-impl Settings {
-    /// Reads the settings; a missing or unreadable file means defaults.
-    pub fn load(data_dir: &Path) -> Self {
-        match std::fs::read(data_dir.join(SETTINGS_NAME)) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "settings.json is malformed; using defaults");
-                Self::default()
-            }),
-            Err(_) => Self::default(),
-        }
-    }
-
-    /// Writes the settings atomically (temp file, then rename).
-    pub fn save(&self, data_dir: &Path) -> std::io::Result<()> {
-        let path = data_dir.join(SETTINGS_NAME);
-        let tmp = data_dir.join(format!("{SETTINGS_NAME}.tmp"));
-        let body = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, body)?;
-        std::fs::rename(&tmp, &path)
-    }
 }
 
 /// The embedded server, restartable on another port.
@@ -602,7 +575,7 @@ pub async fn consent_view(state: &AppState, id: &str) -> Result<ConsentView, Des
         redirect_host: request.redirect_host,
         expires_at: rfc3339(request.created_at + PENDING_TTL),
         options,
-        known_server: consent::known_server(state).await,
+        known_server: accounts::known_server(state).await,
         needs_token,
     })
 }
@@ -785,23 +758,7 @@ pub async fn check_upstreams(state: &AppState) -> Result<Vec<Reachability>, Desk
 /// Reads the port to use: the environment's choice, else the saved one,
 /// else the default.
 pub fn configured_port(data_dir: &Path, env: Option<&str>) -> Result<u16, DesktopError> {
-    match env.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(v) => v.parse().map_err(|_| {
-            DesktopError::new(
-                "invalid_port",
-                format!("SPOR_COMPANION_PORT must be a port number, not {v:?}."),
-            )
-        }),
-        None => Ok(Settings::load(data_dir).port.unwrap_or(DEFAULT_PORT)),
-    }
-}
-
-/// Where the app keeps its data: the environment's choice, else the OS's.
-pub fn data_dir(env: Option<&str>) -> Option<PathBuf> {
-    match env.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(d) => Some(PathBuf::from(d)),
-        None => crate::state::default_data_dir(),
-    }
+    config::configured_port(data_dir, env).map_err(DesktopError::from)
 }
 
 /// The MCP URL assistants should use: the running one, else the wanted port's.

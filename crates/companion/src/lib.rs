@@ -17,11 +17,14 @@
 //!   companion) that stdio-only hosts such as Claude Desktop run.
 //! - [`connect`]: adding `spor` to assistants' configs (files or `claude mcp`).
 //! - [`desktop`]: what a graphical app shows and does, as serializable views.
-//! - [`state`], [`events`], [`clock`], [`tokens`], [`sensitive`]: shared plumbing.
+//! - [`state`], [`events`], [`clock`], [`tokens`]: shared plumbing.
+//! - [`host`], [`sensitive`]: re-exported from `spor_wire`, the crate of the
+//!   pure parsing and checking steps (which the fuzz targets build alone).
 
 pub mod accounts;
 pub mod bridge;
 pub mod clock;
+pub mod config;
 pub mod connect;
 pub mod consent;
 pub mod control;
@@ -30,26 +33,17 @@ pub mod events;
 pub mod gateway;
 pub mod grants;
 pub mod oauth;
+pub mod paste_limit;
 pub mod secrets;
-pub mod sensitive;
 pub mod server;
 pub mod service;
+pub mod shutdown;
 pub mod state;
 pub mod store;
 pub mod tokens;
 pub mod upstream;
 
-/// The pure parsing and validation steps of the HTTP surface, in one place
-/// for the fuzz targets in `fuzz/` (not a stable API).
-#[doc(hidden)]
-pub mod fuzzing {
-    pub use crate::consent::client_redirect;
-    pub use crate::gateway::{peek, Bearer, Peek};
-    pub use crate::oauth::authorize::{
-        check_request as check_authorize, select_redirect, CheckedRequest,
-    };
-    pub use crate::oauth::redirect_uri::RedirectUri;
-    pub use crate::oauth::register::{check_metadata, Registration};
-    pub use crate::oauth::token::{check_request as check_token, parse_form, Grant, TokenRequest};
-    pub use crate::oauth::{check_scope, parse_params, pkce, LocalHost, OAuthError, SCOPE};
-}
+/// The loopback host a request named us by, and our route paths.
+pub use spor_wire::host;
+/// Secrets that cannot leak by `Debug`, and comparing them in constant time.
+pub use spor_wire::sensitive;

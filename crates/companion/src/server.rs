@@ -14,12 +14,9 @@ use axum::{Json, Router};
 use tokio::net::TcpListener;
 
 use crate::gateway;
-use crate::oauth::{self, LocalHost};
+use crate::host::{is_loopback_name, LocalHost};
+use crate::oauth;
 use crate::state::AppState;
-
-/// The default port: fixed so assistant configurations stay valid across
-/// restarts.
-pub const DEFAULT_PORT: u16 = 7767;
 
 /// Whether `addr` is a loopback address we may listen on.
 pub fn is_loopback(addr: &SocketAddr) -> bool {
@@ -63,13 +60,9 @@ fn loopback_origin(headers: &HeaderMap) -> bool {
     let Ok(url) = url::Url::parse(origin) else {
         return false;
     };
-    let host_ok = match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.octets() == [127, 0, 0, 1],
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    matches!(url.scheme(), "http" | "https") && host_ok && url.path() == "/"
+    matches!(url.scheme(), "http" | "https")
+        && url.host().is_some_and(|h| is_loopback_name(&h))
+        && url.path() == "/"
 }
 
 /// DNS-rebinding defence: every request must name us by a loopback host and
@@ -129,7 +122,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let app = router(state.clone(), addr.port());
-    let follower = tokio::spawn(gateway::Gateway::follow_events(state.clone()));
+    let follower = tokio::spawn(state.gateway.clone().follow_events(state.events.clone()));
     let call_log = state.gateway.calls.clone();
     let call_writer = tokio::spawn(call_log.clone().run(state.store.clone()));
     let state_for_shutdown = state.clone();

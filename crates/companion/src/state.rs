@@ -1,53 +1,19 @@
-//! The one state every handler, command and test shares.
+//! The one state every handler, command and test shares: a bundle of leaf
+//! parts (each in its own module, none of which knows `AppState`). The
+//! service functions that act on it live with their concern and take it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::clock::{Clock, Timestamp};
-use crate::consent::Consent;
+use crate::config::{Config, Limits, DATABASE_NAME};
+use crate::consent::pending::Consent;
 use crate::events::Events;
-use crate::gateway::Gateway;
+use crate::gateway::state::Gateway;
+use crate::paste_limit::PasteLimiter;
 use crate::secrets::SecretStore;
 use crate::store::Store;
 use crate::upstream::Upstream;
-
-/// Who shows consent: the browser page (headless) or the app's own window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsentMode {
-    /// The browser page offers Allow and Deny.
-    Browser,
-    /// The desktop app decides; the browser page only waits.
-    Native,
-}
-
-/// Settings fixed at start-up.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Where the database (and the file secret store) live.
-    pub data_dir: PathBuf,
-    /// The server a first account is added for, if configured.
-    pub default_server: Option<String>,
-    /// Who decides consent.
-    pub consent_mode: ConsentMode,
-}
-
-/// Bounds on what callers can make the companion store or do.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Registered clients kept at most (unused ones make room for new ones).
-    pub max_clients: usize,
-    /// Rejected PAT pastes allowed per minute before the form is refused.
-    pub rejected_pastes_per_minute: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_clients: 1000,
-            rejected_pastes_per_minute: 5,
-        }
-    }
-}
 
 /// Shared application state; clone freely.
 #[derive(Clone)]
@@ -70,8 +36,8 @@ pub struct AppState {
     pub gateway: Gateway,
     /// Bounds on registrations and token pastes.
     pub limits: Limits,
-    /// When recent PAT pastes were rejected (for the paste limit).
-    pub rejected_pastes: Arc<std::sync::Mutex<std::collections::VecDeque<Timestamp>>>,
+    /// Recent rejected PAT pastes (for the paste limit).
+    pub pastes: PasteLimiter,
 }
 
 impl std::fmt::Debug for AppState {
@@ -96,37 +62,13 @@ impl AppState {
             events,
             gateway: Gateway::default(),
             limits: Limits::default(),
-            rejected_pastes: Arc::default(),
+            pastes: PasteLimiter::default(),
         }
     }
 
     /// The current time.
     pub fn now(&self) -> Timestamp {
         self.clock.now()
-    }
-
-    /// Whether another PAT paste may be tried now: pastes the server
-    /// rejected are limited per minute, so the consent page cannot be used
-    /// to hammer the upstream with guesses.
-    pub fn paste_allowed(&self) -> bool {
-        let now = self.now();
-        let mut recent = self
-            .rejected_pastes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        while recent.front().is_some_and(|t| now - *t >= 60) {
-            recent.pop_front();
-        }
-        recent.len() < self.limits.rejected_pastes_per_minute
-    }
-
-    /// Notes a paste the server rejected.
-    pub fn note_rejected_paste(&self) {
-        let now = self.now();
-        self.rejected_pastes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(now);
     }
 }
 
@@ -151,14 +93,6 @@ pub enum OpenError {
     #[error(transparent)]
     Secrets(#[from] crate::secrets::SecretError),
 }
-
-/// The OS data dir for the companion (e.g. `~/.local/share/spor-companion`).
-pub fn default_data_dir() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "spor-companion").map(|d| d.data_dir().to_path_buf())
-}
-
-/// Database file name inside the data dir.
-pub const DATABASE_NAME: &str = "companion.db";
 
 impl AppState {
     /// Creates the data dir (owner-only), opens the database and the chosen

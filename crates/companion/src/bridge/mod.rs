@@ -7,6 +7,7 @@
 //! relayed, never interpreted — only `initialize` is read, for the host's
 //! name and so a lost session can be re-established.
 
+mod args;
 pub mod browser;
 pub mod callback;
 pub mod oauth;
@@ -16,76 +17,8 @@ pub mod sse;
 use std::path::PathBuf;
 
 use crate::secrets::{SecretStore, SecretStoreKind, Vault};
-use oauth::AuthError;
+pub use args::{endpoint, BridgeArgs, BridgeError};
 use relay::Relay;
-use url::Url;
-
-/// `bridge` options, shared by `spor-companiond bridge` and the desktop
-/// binary's `spor-companion bridge`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct BridgeArgs {
-    /// The companion's MCP endpoint [default: http://127.0.0.1:<configured port>/mcp].
-    #[arg(value_name = "URL")]
-    pub url: Option<String>,
-    /// Name shown on the consent screen [default: the host's own name].
-    #[arg(long, value_name = "NAME")]
-    pub name: Option<String>,
-    /// Loopback port for the sign-in answer (another free one if taken).
-    #[arg(long, value_name = "PORT", default_value_t = callback::CALLBACK_PORT)]
-    pub callback_port: u16,
-    /// How long to wait for approval in the browser.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    pub auth_timeout: u64,
-}
-
-/// Why the bridge could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum BridgeError {
-    /// The URL is unusable.
-    #[error("{0}")]
-    Url(String),
-    /// The secret store could not be opened.
-    #[error(transparent)]
-    Secrets(#[from] crate::secrets::SecretError),
-    /// The configured port is unusable.
-    #[error("{0}")]
-    Config(String),
-    /// Talking to the host failed.
-    #[error("stdio: {0}")]
-    Io(#[from] std::io::Error),
-    /// The HTTP client could not be built.
-    #[error("{0}")]
-    Auth(#[from] AuthError),
-}
-
-/// Checks and normalizes the endpoint: `https`, or `http` on loopback only
-/// (tokens must not cross a network in the clear).
-pub fn endpoint(raw: &str) -> Result<Url, BridgeError> {
-    let url = Url::parse(raw.trim())
-        .map_err(|e| BridgeError::Url(format!("{raw:?} is not a URL: {e}")))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => {
-            return Err(BridgeError::Url(format!(
-                "{url} is plain http on another machine; use https (tokens must not travel unencrypted)"
-            )))
-        }
-        other => return Err(BridgeError::Url(format!("{url}: unsupported scheme {other:?}"))),
-    }
-    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
-        return Err(BridgeError::Url(format!(
-            "{raw:?}: credentials and fragments do not belong in the URL"
-        )));
-    }
-    Ok(url)
-}
 
 /// The desktop binary's `spor-companion bridge …`: the daemon's options,
 /// parsed the same way.
@@ -128,7 +61,7 @@ pub fn main_from_args(
         .with_ansi(false)
         .with_target(false)
         .try_init();
-    let Some(data_dir) = cli.data_dir.or_else(crate::state::default_data_dir) else {
+    let Some(data_dir) = cli.data_dir.or_else(crate::config::default_data_dir) else {
         eprintln!("error: cannot determine a data directory; pass --data-dir");
         return std::process::ExitCode::FAILURE;
     };
@@ -156,8 +89,8 @@ pub async fn run(
         Some(u) => u,
         None => {
             let env = std::env::var("SPOR_COMPANION_PORT").ok();
-            let port = crate::desktop::configured_port(&data_dir, env.as_deref())
-                .map_err(|e| BridgeError::Config(e.message))?;
+            let port = crate::config::configured_port(&data_dir, env.as_deref())
+                .map_err(|e| BridgeError::Config(e.to_string()))?;
             format!("http://127.0.0.1:{port}/mcp")
         }
     };

@@ -13,8 +13,9 @@ use tokio::sync::{mpsc, watch, Mutex, OnceCell};
 use tokio::task::JoinSet;
 use url::Url;
 
+use super::args::{BridgeArgs, BridgeError};
 use super::oauth::{self, AuthError, ClientSettings, OAuthClient};
-use super::{sse, BridgeArgs, BridgeError};
+use super::sse;
 use crate::clock::SystemClock;
 use crate::secrets::SecretStore;
 use crate::sensitive::Sensitive;
@@ -209,7 +210,7 @@ impl Relay {
         let mut tasks = JoinSet::new();
         let mut stop = self.stopping.subscribe();
         // Registered once, so a signal between two messages is not missed.
-        let signal = crate::service::shutdown_signal();
+        let signal = crate::shutdown::signal();
         tokio::pin!(signal);
         loop {
             let next = tokio::select! {

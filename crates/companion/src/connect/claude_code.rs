@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use super::{ConnectError, ENTRY_NAME};
+use super::error::{ConnectError, ENTRY_NAME};
 
 /// How long one `claude` command may take (it is a Node.js program; a cold
 /// start can take a few seconds).

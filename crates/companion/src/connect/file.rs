@@ -7,7 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::ConnectError;
+use super::error::ConnectError;
 
 /// Larger files are refused: no host config is anywhere near this.
 const MAX_BYTES: u64 = 8 * 1024 * 1024;

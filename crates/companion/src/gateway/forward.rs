@@ -2,8 +2,6 @@
 //! level: bodies and SSE streams pass through untouched; only the
 //! `Authorization` header is swapped.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{to_bytes, Body, Bytes};
@@ -15,14 +13,15 @@ use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 
-use super::bearer::{challenge, Bearer};
-use super::peek::{peek, Peek};
-use super::Principal;
-use crate::clock::Timestamp;
-use crate::oauth::LocalHost;
-use crate::sensitive::Sensitive;
+use spor_wire::bearer::Bearer;
+use spor_wire::peek::{peek, Peek};
+
+use super::bearer::challenge;
+use super::cache::CachedAccess;
+use super::state::Principal;
+use crate::host::LocalHost;
 use crate::state::AppState;
-use crate::store::{AccessCheck, Account, AccountStatus, CallRecord, Mark};
+use crate::store::{AccessCheck, Account, AccountStatus, CallRecord};
 use crate::tokens;
 
 /// Largest JSON-RPC POST body forwarded. POST bodies are read whole (they
@@ -58,106 +57,6 @@ const FORWARD_RESPONSE: [&str; 5] = [
 /// one becomes an error for the host.
 const MAX_ANSWER_BODY: usize = 16 * 1024 * 1024;
 
-/// Access tokens cached at most; a full cache is emptied and refilled.
-const MAX_CACHED_ACCESS: usize = 4096;
-
-/// What a valid access token resolved to, and when that was read.
-#[derive(Clone)]
-pub(crate) struct CachedAccess {
-    grant_id: String,
-    account: Account,
-    expires_at: Timestamp,
-    mark: Mark,
-}
-
-/// Access-token hash → what it resolved to. An entry is used only while
-/// the database is unchanged since it was read ([`Mark`]), so a revocation
-/// takes effect on the very next request; it saves the token and account
-/// queries (and their joins) on every call.
-#[derive(Clone, Default)]
-pub struct AccessCache(Arc<Mutex<HashMap<String, CachedAccess>>>);
-
-impl std::fmt::Debug for AccessCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AccessCache")
-    }
-}
-
-impl AccessCache {
-    fn get(&self, hash: &str) -> Option<CachedAccess> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(hash)
-            .cloned()
-    }
-
-    fn insert(&self, hash: String, entry: CachedAccess) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        // Marks only move forward: an entry read at an older mark can never
-        // be used again. Keeping only the entries read at this one's mark
-        // drops those now instead of when the cache fills (every connect and
-        // revoke moves the mark, so a busy companion would carry thousands);
-        // a racing insert with an older mark costs the newer a re-read.
-        map.retain(|_, e| e.mark == entry.mark);
-        if map.len() >= MAX_CACHED_ACCESS {
-            map.clear();
-        }
-        map.insert(hash, entry);
-    }
-
-    fn remove(&self, hash: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(hash);
-    }
-}
-
-/// The PAT hash it was read for, and the PAT.
-type CachedPat = (String, Sensitive<String>);
-
-/// PATs read from the secret store, keyed by account and checked against the
-/// account's current PAT hash so a replaced token is never used.
-#[derive(Clone, Default)]
-pub struct PatCache(Arc<Mutex<HashMap<String, CachedPat>>>);
-
-impl std::fmt::Debug for PatCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PatCache")
-    }
-}
-
-impl PatCache {
-    fn cached(&self, account: &Account) -> Option<Sensitive<String>> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&account.id)
-            .filter(|(h, _)| *h == account.pat_hash)
-            .map(|(_, p)| p.clone())
-    }
-
-    /// The account's PAT, from memory or the secret store.
-    pub async fn get(&self, state: &AppState, account: &Account) -> Option<Sensitive<String>> {
-        if let Some(p) = self.cached(account) {
-            return Some(p);
-        }
-        let pat = match state.secrets.get_async(account.id.clone()).await {
-            Ok(Some(p)) if tokens::hash(p.expose()) == account.pat_hash => p,
-            Ok(_) => return None,
-            Err(e) => {
-                tracing::error!(account = %account.id, error = %e, "cannot read the account's token");
-                return None;
-            }
-        };
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(account.id.clone(), (account.pat_hash.clone(), pat.clone()));
-        Some(pat)
-    }
-}
-
-/// A JSON-RPC error (for POSTs) or a JSON error naming the upstream problem.
 /// How much of an upstream's 401 body is read to learn why.
 const REJECTION_BODY_LIMIT: usize = 8 * 1024;
 
@@ -276,7 +175,7 @@ async fn authorize(
         // if it is exactly the stored one.
         if let Ok(Some(a)) = state.store.account_by_pat_hash(hash).await {
             if a.status == AccountStatus::Valid {
-                if let Some(stored) = state.gateway.pats.get(state, &a).await {
+                if let Some(stored) = state.gateway.pats.get(&state.secrets, &a).await {
                     if tokens::constant_time_eq(stored.expose(), token.expose()) {
                         return Ok((
                             Principal::Pat {
@@ -438,7 +337,7 @@ pub async fn handle(
         }
     }
 
-    let Some(pat) = state.gateway.pats.get(&state, &account).await else {
+    let Some(pat) = state.gateway.pats.get(&state.secrets, &account).await else {
         return failure(
             StatusCode::BAD_GATEWAY,
             is_post,
@@ -814,59 +713,5 @@ impl Relay {
             None if cut => Some((Err(message.into()), self)),
             None => None,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{AccountKind, Store, StoreError};
-
-    fn entry(mark: Mark) -> CachedAccess {
-        CachedAccess {
-            grant_id: "g_1".into(),
-            account: Account {
-                id: "a_1".into(),
-                kind: AccountKind::Spor,
-                server: "https://api.spor.example".into(),
-                mcp_url: "https://api.spor.example/mcp".into(),
-                org: "acme".into(),
-                person: None,
-                name: None,
-                email: None,
-                bound: false,
-                is_admin: false,
-                status: AccountStatus::Valid,
-                rejected_reason: None,
-                created_at: 0,
-                updated_at: 0,
-                pat_hash: "h".into(),
-            },
-            expires_at: 1,
-            mark,
-        }
-    }
-
-    #[tokio::test]
-    async fn storing_an_entry_drops_those_read_at_an_older_mark() {
-        let store = Store::open_in_memory().expect("store");
-        let old = store.mark().await.expect("mark");
-        store
-            .call(|c| {
-                c.execute("INSERT INTO audit (at, event) VALUES (0, 'x')", [])
-                    .map_err(StoreError::from)
-            })
-            .await
-            .expect("write");
-        let new = store.mark().await.expect("mark");
-        assert_ne!(old, new);
-
-        let cache = AccessCache::default();
-        cache.insert("t1".into(), entry(old));
-        cache.insert("t2".into(), entry(old));
-        assert!(cache.get("t1").is_some() && cache.get("t2").is_some());
-        cache.insert("t3".into(), entry(new));
-        assert!(cache.get("t1").is_none() && cache.get("t2").is_none());
-        assert!(cache.get("t3").is_some());
     }
 }

@@ -10,14 +10,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
 use serde::Deserialize;
 
-use super::consent_page::{self, PageModel};
-use super::redirect_uri::RedirectUri;
-use super::{check_scope, parse_params, pkce, LocalHost};
-use crate::accounts::{self, AccountError};
-use crate::consent::{self, client_redirect, ConsentError, PendingRequest};
-use crate::sensitive::Sensitive;
-use crate::state::{AppState, ConsentMode};
+use spor_wire::oauth::authorize::{check_request, client_redirect, select_redirect};
+use spor_wire::oauth::{param, parse_params};
 
+use super::consent_page::{self, PageModel};
+use crate::accounts::{self, AccountError};
+use crate::config::ConsentMode;
+use crate::consent::{self, ConsentError, PendingRequest};
+use crate::host::LocalHost;
+use crate::sensitive::Sensitive;
+use crate::state::AppState;
 use crate::tokens;
 
 /// Longest authorization query we read.
@@ -25,89 +27,6 @@ const MAX_QUERY: usize = 8 * 1024;
 
 fn shown_error(status: StatusCode, message: &str) -> Response {
     consent_page::error_page(status, message)
-}
-
-/// A parameter of the request; empty counts as absent.
-fn param<'a>(params: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
-    params
-        .get(key)
-        .map(String::as_str)
-        .filter(|v| !v.is_empty())
-}
-
-/// Picks the redirect URI of an authorization request among the client's
-/// registered ones: the requested one if it matches one of them, else the
-/// only one registered. `Err` is the message shown (never redirected).
-pub fn select_redirect(
-    registered: &[String],
-    requested: Option<&str>,
-) -> Result<(String, RedirectUri), &'static str> {
-    let mut parsed = registered
-        .iter()
-        .filter_map(|raw| RedirectUri::parse(raw).ok().map(|reg| (raw, reg)));
-    match requested {
-        Some(r) => parsed
-            .find(|(_, reg)| reg.matches(r))
-            .map(|(_, reg)| (r.to_string(), reg))
-            .ok_or("The redirect_uri does not match any registered for this assistant."),
-        None => match (parsed.next(), parsed.next()) {
-            (Some((raw, reg)), None) => Ok((raw.clone(), reg)),
-            _ => Err("The authorization request has no redirect_uri."),
-        },
-    }
-}
-
-/// What an authorization request asks for, once checked.
-#[derive(Debug)]
-pub struct CheckedRequest {
-    /// The PKCE S256 code challenge.
-    pub code_challenge: String,
-    /// The scope granted (always ours).
-    pub scope: String,
-    /// The RFC 8707 resource, when named (then ours).
-    pub resource: Option<String>,
-}
-
-/// The checks of an authorization request whose failures are redirected
-/// back to the client, as `Err((error, error_description))`. They need no
-/// state, so they run after the client and redirect URI are known.
-pub fn check_request(
-    params: &HashMap<String, String>,
-    host: &LocalHost,
-) -> Result<CheckedRequest, (&'static str, String)> {
-    let get = |k: &str| param(params, k);
-    let invalid = |d: &str| ("invalid_request", d.to_string());
-    if get("response_type") != Some("code") {
-        return Err((
-            "unsupported_response_type",
-            "response_type must be \"code\"".into(),
-        ));
-    }
-    let Some(challenge) = get("code_challenge") else {
-        return Err(invalid("code_challenge is required (PKCE with S256)"));
-    };
-    if get("code_challenge_method") != Some("S256") {
-        return Err(invalid("code_challenge_method must be S256"));
-    }
-    if !pkce::valid_challenge(challenge) {
-        return Err(invalid("code_challenge is not a valid S256 challenge"));
-    }
-    let scope =
-        check_scope(get("scope")).map_err(|e| ("invalid_scope", e.description().to_string()))?;
-    let resource = get("resource").map(str::to_string);
-    if let Some(r) = &resource {
-        if !host.is_our_resource(r) {
-            return Err((
-                "invalid_target",
-                "resource must be this server's /mcp endpoint".into(),
-            ));
-        }
-    }
-    Ok(CheckedRequest {
-        code_challenge: challenge.to_string(),
-        scope,
-        resource,
-    })
 }
 
 /// `GET /oauth/authorize`
@@ -216,7 +135,7 @@ async fn render(
     let model = PageModel {
         request,
         options: consent::org_options(state).await,
-        known_server: consent::known_server(state).await,
+        known_server: accounts::known_server(state).await,
         mode: state.config.consent_mode,
         error,
     };
@@ -409,31 +328,5 @@ pub async fn consent_status(
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, no_store, Json(serde_json::json!({ "status": "gone" }))).into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_only_valid_registered_uri_is_the_one_used() {
-        // A stored URI that no longer passes the rules is skipped, and the
-        // URI used is the valid one, not the first stored.
-        let registered = vec![
-            "javascript:alert(1)".to_string(),
-            "http://127.0.0.1/cb".into(),
-        ];
-        let (raw, _) = select_redirect(&registered, None).expect("one valid");
-        assert_eq!(raw, "http://127.0.0.1/cb");
-        let (raw, _) =
-            select_redirect(&registered, Some("http://127.0.0.1:4000/cb")).expect("matches");
-        assert_eq!(raw, "http://127.0.0.1:4000/cb");
-        assert!(select_redirect(&registered, Some("javascript:alert(1)")).is_err());
-        let two = vec![
-            "http://127.0.0.1/a".to_string(),
-            "http://127.0.0.1/b".into(),
-        ];
-        assert!(select_redirect(&two, None).is_err());
     }
 }

@@ -4,8 +4,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::config::ConsentMode;
 use crate::consent::{OrgOption, PendingRequest};
-use crate::state::ConsentMode;
 
 /// Where the page's script is served.
 pub const SCRIPT_PATH: &str = "/oauth/assets/consent.js";

@@ -1,95 +1,14 @@
-//! OAuth errors and the one place they become HTTP responses.
+//! How failures of the companion's own parts become OAuth errors.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use spor_wire::oauth::OAuthError;
 
-/// An OAuth protocol error; `Display` is the wire `error` code.
-#[derive(Debug, thiserror::Error)]
-pub enum OAuthError {
-    /// Malformed or missing parameter.
-    #[error("invalid_request")]
-    InvalidRequest(String),
-    /// Unknown client: hosts re-register on this.
-    #[error("invalid_client")]
-    InvalidClient(String),
-    /// Bad, expired, reused or foreign code or refresh token.
-    #[error("invalid_grant")]
-    InvalidGrant(String),
-    /// Grant type we do not support.
-    #[error("unsupported_grant_type")]
-    UnsupportedGrantType(String),
-    /// Scope we do not offer.
-    #[error("invalid_scope")]
-    InvalidScope(String),
-    /// `resource` is not our MCP endpoint (RFC 8707).
-    #[error("invalid_target")]
-    InvalidTarget(String),
-    /// Registration with an unacceptable redirect URI (RFC 7591).
-    #[error("invalid_redirect_uri")]
-    InvalidRedirectUri(String),
-    /// Registration with unacceptable metadata (RFC 7591).
-    #[error("invalid_client_metadata")]
-    InvalidClientMetadata(String),
-    /// Body over the size bound.
-    #[error("invalid_request")]
-    TooLarge(String),
-    /// Our fault.
-    #[error("server_error")]
-    ServerError(String),
-    /// The client table is full of clients in use.
-    #[error("temporarily_unavailable")]
-    TooManyClients(String),
-}
+use crate::store::StoreError;
 
-impl OAuthError {
-    /// The human explanation.
-    pub fn description(&self) -> &str {
-        match self {
-            Self::InvalidRequest(d)
-            | Self::InvalidClient(d)
-            | Self::InvalidGrant(d)
-            | Self::UnsupportedGrantType(d)
-            | Self::InvalidScope(d)
-            | Self::InvalidTarget(d)
-            | Self::InvalidRedirectUri(d)
-            | Self::InvalidClientMetadata(d)
-            | Self::TooLarge(d)
-            | Self::ServerError(d)
-            | Self::TooManyClients(d) => d,
-        }
-    }
-
-    fn status(&self) -> StatusCode {
-        match self {
-            Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
-            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::TooManyClients(_) => StatusCode::TOO_MANY_REQUESTS,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-}
-
-impl From<crate::store::StoreError> for OAuthError {
-    fn from(e: crate::store::StoreError) -> Self {
+/// A storage failure is our fault: logged here, and the client is told only
+/// that the server failed.
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage failure");
         Self::ServerError("storage failure; see the companion's log".into())
-    }
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.to_string(), "error_description": self.description() });
-        let mut resp = (self.status(), Json(body)).into_response();
-        let h = resp.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if matches!(self, Self::InvalidClient(_)) {
-            h.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer error=\"invalid_client\""),
-            );
-        }
-        resp
     }
 }

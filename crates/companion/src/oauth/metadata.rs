@@ -6,7 +6,9 @@ use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use serde_json::json;
 
-use super::{LocalHost, AUTHORIZE_PATH, REGISTER_PATH, REVOKE_PATH, SCOPE, TOKEN_PATH};
+use spor_wire::oauth::SCOPE;
+
+use crate::host::{LocalHost, AUTHORIZE_PATH, REGISTER_PATH, REVOKE_PATH, TOKEN_PATH};
 
 /// `GET /.well-known/oauth-protected-resource[/mcp]`
 pub async fn protected_resource(Extension(host): Extension<LocalHost>) -> impl IntoResponse {

@@ -7,10 +7,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::token::read_form;
-use super::OAuthError;
 use crate::events::Event;
 use crate::state::AppState;
 use crate::tokens;
+use spor_wire::oauth::OAuthError;
 
 /// `POST /oauth/revoke`
 pub async fn revoke(

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde::Serialize;
 
 use super::audit::{record, Subject};
-use super::{Store, StoreError};
+use super::db::{Store, StoreError};
 use crate::clock::Timestamp;
 
 /// Which kind of upstream an account talks to.

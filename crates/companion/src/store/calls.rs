@@ -4,7 +4,7 @@
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::{Store, StoreError};
+use super::db::{Store, StoreError};
 use crate::clock::Timestamp;
 
 /// How a session's principal names a grant: this, then the grant id

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::audit::{record, Subject};
 use super::calls::forget_sessions_of_grants;
-use super::{Store, StoreError};
+use super::db::{Store, StoreError};
 use crate::clock::Timestamp;
 
 /// A registered public client.

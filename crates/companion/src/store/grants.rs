@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
 use super::audit::{record, Subject};
-use super::{mark_of, Store, StoreError};
+use super::db::{mark_of, Store, StoreError};
 use crate::clock::Timestamp;
 use crate::sensitive::Sensitive;
 use crate::tokens;
@@ -179,9 +179,9 @@ pub struct AccessSnapshot {
     /// The check.
     pub check: AccessCheck,
     /// The account, for a valid token.
-    pub account: Option<super::Account>,
+    pub account: Option<super::accounts::Account>,
     /// Taken before the reads, so a change racing with them makes it stale.
-    pub mark: super::Mark,
+    pub mark: super::db::Mark,
 }
 
 /// Result of checking an access token.

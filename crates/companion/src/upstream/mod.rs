@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use crate::host::is_on_this_machine;
 use crate::sensitive::Sensitive;
 
 /// Reads why a server refused a token from its error body (Spor's
@@ -163,7 +164,7 @@ pub fn normalize_server_url(raw: &str) -> Result<String, UpstreamError> {
     }
     match (url.scheme(), url.host()) {
         ("https", Some(_)) => {}
-        ("http", Some(h)) if is_loopback_host(&h) => {}
+        ("http", Some(h)) if is_on_this_machine(&h) => {}
         ("http", Some(_)) => return Err(UpstreamError::InvalidUrl(
             "plain http is only allowed for this machine (127.0.0.1, localhost, [::1]); use https"
                 .into(),
@@ -175,14 +176,6 @@ pub fn normalize_server_url(raw: &str) -> Result<String, UpstreamError> {
         }
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
-}
-
-fn is_loopback_host(h: &url::Host<&str>) -> bool {
-    match h {
-        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-    }
 }
 
 /// A request that got no HTTP answer: timed out, or could not connect or send.

@@ -313,7 +313,7 @@ async fn another_clients_redirect_uri_is_shown_never_redirected_and_nothing_pend
 async fn thousands_of_registrations_stay_within_the_cap_and_keep_connected_clients() {
     let h = Harness::start().await;
     let connected = h.connect().await;
-    let cap = spor_companion::state::Limits::default().max_clients;
+    let cap = spor_companion::config::Limits::default().max_clients;
     let total = cap + cap / 2;
     let body = format!(r#"{{"redirect_uris":["{REDIRECT}"],"client_name":"flood"}}"#);
     for i in 0..total {
@@ -342,8 +342,9 @@ async fn thousands_of_registrations_stay_within_the_cap_and_keep_connected_clien
 #[cfg(unix)]
 #[tokio::test]
 async fn the_data_directory_is_owner_only_even_if_it_existed_wider() {
+    use spor_companion::config::{Config, ConsentMode};
     use spor_companion::secrets::SecretStoreKind;
-    use spor_companion::state::{AppState, Config, ConsentMode};
+    use spor_companion::state::AppState;
     use std::os::unix::fs::PermissionsExt;
 
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use futures_util::StreamExt;
 use serde_json::Value;
 use spor_companion::clock::rfc3339;
+use spor_companion::config::Limits;
 use spor_companion::consent::PENDING_TTL;
 use spor_companion::desktop::{
     self, DesktopError, Reachability, Server, ServerState, ServerStatus, Settings, TokenState,
@@ -18,7 +19,6 @@ use spor_companion::desktop::{
 };
 use spor_companion::events::Event;
 use spor_companion::sensitive::Sensitive;
-use spor_companion::state::Limits;
 use spor_companion::store::{AccountStatus, RejectReason};
 use spor_companion::tokens;
 

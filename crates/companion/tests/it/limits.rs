@@ -2,7 +2,7 @@
 //! registered clients and the rate of rejected PAT pastes.
 
 use axum::http::StatusCode;
-use spor_companion::state::Limits;
+use spor_companion::config::Limits;
 
 use crate::support::{Harness, Pkce, Reply, Tokens, PAT, REDIRECT};
 

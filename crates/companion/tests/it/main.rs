@@ -4,6 +4,7 @@
 //! surface.
 
 mod accounts;
+mod architecture;
 mod attacks;
 mod authorize;
 mod bridge;

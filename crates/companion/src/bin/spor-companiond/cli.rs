@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
+use spor_companion::config::DEFAULT_PORT;
 use spor_companion::secrets::SecretStoreKind;
-use spor_companion::server::DEFAULT_PORT;
 
 /// Spor Companion: lets AI assistants use your Spor account safely.
 #[derive(Debug, Parser)]

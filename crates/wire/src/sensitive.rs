@@ -1,7 +1,10 @@
 //! A wrapper for secrets (PATs, tokens, codes, verifiers) that cannot leak
-//! through `Debug`, `Display` or serialization by accident.
+//! through `Debug`, `Display` or serialization by accident, and the one way
+//! secrets are compared.
 
 use std::fmt;
+
+use subtle::ConstantTimeEq;
 
 /// A secret value. `Debug` prints `<redacted>`; there is no `Display` and no
 /// `Serialize`, so the only way out is the explicit [`Sensitive::expose`].
@@ -37,6 +40,11 @@ impl<T> From<T> for Sensitive<T> {
     }
 }
 
+/// Compares two strings in time independent of where they differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +55,12 @@ mod tests {
         assert_eq!(format!("{s:?}"), "<redacted>");
         assert_eq!(format!("{:?}", Some(&s)), "Some(<redacted>)");
         assert_eq!(s.expose(), "spor_pat_abc");
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_strings() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "ab"));
     }
 }

@@ -1,7 +1,9 @@
 //! Which redirect URIs a client may register, and how a requested one is
 //! matched against them (RFC 8252 §7.3: loopback ports are ignored).
 
-use url::{Host, Url};
+use url::Url;
+
+use crate::host::is_loopback_name;
 
 /// Longest redirect URI we accept.
 const MAX_LEN: usize = 2048;
@@ -14,14 +16,6 @@ pub type Refusal = String;
 pub struct RedirectUri {
     url: Url,
     loopback: bool,
-}
-
-fn is_loopback(host: &Host<&str>) -> bool {
-    match host {
-        Host::Domain(d) => *d == "localhost",
-        Host::Ipv4(ip) => ip.octets() == [127, 0, 0, 1],
-        Host::Ipv6(ip) => ip.is_loopback(),
-    }
 }
 
 impl RedirectUri {
@@ -44,7 +38,7 @@ impl RedirectUri {
         }
         let host = url.host().ok_or_else(|| format!("{raw:?} has no host"))?;
         let loopback = match url.scheme() {
-            "http" if is_loopback(&host) => true,
+            "http" if is_loopback_name(&host) => true,
             "http" => return Err(
                 "http redirect URIs must use 127.0.0.1, localhost or [::1]; use https elsewhere"
                     .into(),
