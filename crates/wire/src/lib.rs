@@ -8,11 +8,13 @@
 //!   URIs, PKCE, scope, and the one OAuth error type.
 //! - [`bearer`]: the `Authorization: Bearer` header of `/mcp` calls.
 //! - [`peek`]: the method and tool name of a JSON-RPC body, for the call log.
+//! - [`jsonrpc`]: JSON-RPC error responses and their codes.
 //! - [`sensitive`]: a wrapper that keeps secrets out of logs, and comparing
 //!   secrets in constant time.
 
 pub mod bearer;
 pub mod host;
+pub mod jsonrpc;
 pub mod oauth;
 pub mod peek;
 pub mod sensitive;

@@ -13,6 +13,8 @@ use tokio::sync::{mpsc, watch, Mutex, OnceCell};
 use tokio::task::JoinSet;
 use url::Url;
 
+use spor_wire::jsonrpc;
+
 use super::args::{BridgeArgs, BridgeError};
 use super::oauth::{self, AuthError, ClientSettings, OAuthClient};
 use super::sse;
@@ -28,9 +30,9 @@ const MAX_MESSAGE: usize = 32 * 1024 * 1024;
 /// How long in-flight messages may finish after stdin closes.
 const DRAIN: Duration = Duration::from_secs(3);
 /// JSON-RPC error code for failures of the bridge itself.
-const BRIDGE_ERROR: i64 = -32000;
+const BRIDGE_ERROR: i64 = jsonrpc::SERVER_ERROR;
 /// JSON-RPC error code for input that is not JSON.
-const PARSE_ERROR: i64 = -32700;
+const PARSE_ERROR: i64 = jsonrpc::PARSE_ERROR;
 
 /// What the bridge knows about the MCP session.
 #[derive(Default)]
@@ -78,8 +80,9 @@ fn lock_path(data_dir: &Path, key: &str) -> PathBuf {
 }
 
 fn error_response(id: &Value, code: i64, message: &str) -> Vec<u8> {
-    let v = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
-    v.to_string().into_bytes()
+    jsonrpc::error_response(id, code, message)
+        .to_string()
+        .into_bytes()
 }
 
 /// The host's display name from an `initialize` request.
