@@ -63,9 +63,9 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    assert_eq!(Some(req.grant_type), param(&p, "grant_type"));
+    assert_eq!(Some(req.grant_type.as_str()), param(&p, "grant_type"));
     assert!(matches!(
-        req.grant_type,
+        req.grant_type.as_str(),
         "authorization_code" | "refresh_token"
     ));
     assert_eq!(Some(req.client_id), param(&p, "client_id"));
@@ -76,7 +76,7 @@ fuzz_target!(|data: &[u8]| {
     let grant = match req.grant() {
         Ok(g) => g,
         Err(e) => {
-            match (&e, req.grant_type) {
+            match (&e, req.grant_type.as_str()) {
                 (OAuthError::InvalidRequest(_), "authorization_code") => assert!(
                     param(&p, "code").is_none()
                         || !param(&p, "code_verifier").is_some_and(is_pkce_verifier)
@@ -99,7 +99,7 @@ fuzz_target!(|data: &[u8]| {
             verifier,
             redirect_uri,
         } => {
-            assert_eq!(req.grant_type, "authorization_code");
+            assert_eq!(req.grant_type.as_str(), "authorization_code");
             assert_eq!(Some(code.expose().as_str()), param(&p, "code"));
             assert_eq!(Some(verifier.expose().as_str()), param(&p, "code_verifier"));
             assert!(
@@ -115,7 +115,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(redirect_uri.as_deref(), param(&p, "redirect_uri"));
         }
         Grant::RefreshToken { refresh_token } => {
-            assert_eq!(req.grant_type, "refresh_token");
+            assert_eq!(req.grant_type.as_str(), "refresh_token");
             assert_eq!(
                 Some(refresh_token.expose().as_str()),
                 param(&p, "refresh_token")

@@ -345,7 +345,7 @@ impl From<CallRecord> for ActivityView {
             at: rfc3339(c.at),
             method: c.method,
             tool: c.tool,
-            outcome: c.outcome,
+            outcome: c.outcome.to_string(),
             duration_ms: c.duration_ms,
         }
     }

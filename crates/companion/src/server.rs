@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt as _;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 
 use crate::gateway;
 use crate::host::{is_loopback_name, LocalHost};

@@ -14,6 +14,7 @@ use crate::sensitive::Sensitive;
 use crate::state::AppState;
 use crate::store::{AccountKind, AccountStatus, NewCode, StoreError};
 use crate::tokens;
+use crate::upstream::OrgSource;
 pub use pending::{Consent, Decision, PendingRequest, PendingSummary, PENDING_TTL};
 
 /// Authorization codes live ten minutes.
@@ -216,7 +217,7 @@ pub async fn org_options(state: &AppState) -> Vec<OrgOption> {
         )
         .await;
         match choices {
-            Ok(Ok(c)) if c.source == "idp" => {
+            Ok(Ok(c)) if c.source == OrgSource::Idp => {
                 for choice in c.org_choices {
                     let label = choice.label.clone().unwrap_or_else(|| choice.slug.clone());
                     if let Some(o) = options

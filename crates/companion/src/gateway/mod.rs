@@ -2,10 +2,15 @@
 //! upstream with the account's PAT in place of the assistant's token, MCP
 //! sessions bound to the grant that created them, and the call log.
 
+mod auth;
 mod bearer;
 mod cache;
 mod calllog;
+mod error;
 mod forward;
+mod log;
+mod relay;
+mod session;
 pub mod state;
 
 use axum::routing::any;
@@ -17,6 +22,7 @@ use crate::state::AppState;
 pub use bearer::challenge;
 pub use cache::{AccessCache, PatCache};
 pub use calllog::CallLog;
+pub use error::GatewayError;
 pub use spor_wire::bearer::Bearer;
 pub use spor_wire::peek::{peek, Peek};
 pub use state::{Gateway, DEFAULT_HEADER_TIMEOUT, DEFAULT_STREAM_IDLE_TIMEOUT};

@@ -35,6 +35,93 @@ pub const CALL_RETENTION_SECS: i64 = 30 * 86_400;
 /// And at most this many in all.
 pub const MAX_CALLS_KEPT: i64 = 100_000;
 
+/// How a forwarded call ended, as the call log records it. Stored as its
+/// wire name (`ok`, `http_502`, …), so no migration was needed when this
+/// replaced a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// A 2xx answer, finished.
+    Ok,
+    /// Another status that passes through to the host (`http_<status>`).
+    Http(u16),
+    /// The upstream could not be connected to.
+    Unreachable,
+    /// The upstream cut the connection or did not answer in HTTP.
+    BadResponse,
+    /// No response headers within the header timeout.
+    Timeout,
+    /// The upstream refused the account's PAT (`401`).
+    Rejected,
+    /// The upstream cut its answer or event stream.
+    StreamBroken,
+    /// The upstream's answer or stream sent nothing for the idle bound.
+    StreamIdle,
+    /// The upstream's answer was over the size bound.
+    TooLarge,
+}
+
+impl CallOutcome {
+    /// Reads a stored wire name; `None` for one this version does not know.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ok" => Self::Ok,
+            "unreachable" => Self::Unreachable,
+            "bad_response" => Self::BadResponse,
+            "timeout" => Self::Timeout,
+            "rejected" => Self::Rejected,
+            "stream_broken" => Self::StreamBroken,
+            "stream_idle" => Self::StreamIdle,
+            "too_large" => Self::TooLarge,
+            other => Self::Http(other.strip_prefix("http_")?.parse().ok()?),
+        })
+    }
+}
+
+impl std::fmt::Display for CallOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ok => f.write_str("ok"),
+            Self::Http(status) => write!(f, "http_{status}"),
+            Self::Unreachable => f.write_str("unreachable"),
+            Self::BadResponse => f.write_str("bad_response"),
+            Self::Timeout => f.write_str("timeout"),
+            Self::Rejected => f.write_str("rejected"),
+            Self::StreamBroken => f.write_str("stream_broken"),
+            Self::StreamIdle => f.write_str("stream_idle"),
+            Self::TooLarge => f.write_str("too_large"),
+        }
+    }
+}
+
+/// Serialized as its wire name, as the control socket has always shown it.
+impl Serialize for CallOutcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl rusqlite::types::ToSql for CallOutcome {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.to_string()))
+    }
+}
+
+impl rusqlite::types::FromSql for CallOutcome {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        Self::parse(s).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown call outcome {s:?}").into())
+        })
+    }
+}
+
+/// Compares with a wire name, so `outcome == "ok"` reads as it says.
+impl PartialEq<&str> for CallOutcome {
+    fn eq(&self, other: &&str) -> bool {
+        Self::parse(other) == Some(*self)
+    }
+}
+
 /// One forwarded JSON-RPC message.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct CallRecord {
@@ -48,9 +135,8 @@ pub struct CallRecord {
     pub method: String,
     /// Tool name, for `tools/call`.
     pub tool: Option<String>,
-    /// `ok`, `http_<status>`, `unreachable`, `bad_response`, `timeout`, `rejected`,
-    /// `stream_broken`, `stream_idle`, `too_large`.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: CallOutcome,
     /// Upstream HTTP status, if one came.
     pub status: Option<u16>,
     /// Milliseconds until the response was finished (a streamed call: its end).
@@ -202,10 +288,30 @@ mod tests {
             account_id: "a_1".into(),
             method: "tools/call".into(),
             tool: Some("put_node".into()),
-            outcome: "ok".into(),
+            outcome: CallOutcome::Ok,
             status: Some(200),
             duration_ms: 1,
         }
+    }
+
+    #[test]
+    fn outcomes_read_back_as_written() {
+        for o in [
+            CallOutcome::Ok,
+            CallOutcome::Http(404),
+            CallOutcome::Unreachable,
+            CallOutcome::BadResponse,
+            CallOutcome::Timeout,
+            CallOutcome::Rejected,
+            CallOutcome::StreamBroken,
+            CallOutcome::StreamIdle,
+            CallOutcome::TooLarge,
+        ] {
+            assert_eq!(CallOutcome::parse(&o.to_string()), Some(o));
+        }
+        assert_eq!(CallOutcome::Http(502).to_string(), "http_502");
+        assert_eq!(CallOutcome::parse("http_"), None);
+        assert_eq!(CallOutcome::parse("fine"), None);
     }
 
     #[tokio::test]

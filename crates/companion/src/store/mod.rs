@@ -9,7 +9,7 @@ mod db;
 mod grants;
 
 pub use accounts::{Account, AccountKind, AccountStatus, NewAccount, RejectReason, Upserted};
-pub use calls::{CallRecord, GRANT_PRINCIPAL, MAX_CALLS_KEPT};
+pub use calls::{CallOutcome, CallRecord, GRANT_PRINCIPAL, MAX_CALLS_KEPT};
 pub use clients::Client;
 pub use db::{Mark, Store, StoreError};
 pub use grants::{

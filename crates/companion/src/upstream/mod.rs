@@ -111,13 +111,26 @@ pub struct OrgChoice {
     pub default: bool,
 }
 
+/// Where a server's list of organizations comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrgSource {
+    /// A live list from the identity provider: every org the person is in.
+    Idp,
+    /// Only the org the token is bound to.
+    Bound,
+    /// A source this version does not know; treated like `bound`.
+    #[serde(other)]
+    Other,
+}
+
 /// `GET /v1/me/org-choices`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct OrgChoices {
     /// The orgs.
     pub org_choices: Vec<OrgChoice>,
-    /// `idp` (a live list) or `bound`.
-    pub source: String,
+    /// Where the list comes from.
+    pub source: OrgSource,
 }
 
 /// One entry of `GET /v1/me/tokens`.

@@ -661,7 +661,7 @@ async fn claude_code_failures_say_what_failed_and_missing_claude_prints_the_comm
     let slow = FakeClaude::new("exec sleep 30");
     let mut cli = slow.cli();
     cli.timeout = Duration::from_millis(300);
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let err = connect::write(&p, &places, Some(&cli))
         .await
         .expect_err("timeout");

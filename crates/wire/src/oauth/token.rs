@@ -14,11 +14,30 @@ fn required<'a>(p: &'a HashMap<String, String>, k: &str) -> Result<&'a str, OAut
         .ok_or_else(|| OAuthError::InvalidRequest(format!("{k} is required")))
 }
 
+/// The grant types the token endpoint accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    /// `authorization_code`.
+    AuthorizationCode,
+    /// `refresh_token`.
+    RefreshToken,
+}
+
+impl GrantType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+        }
+    }
+}
+
 /// The parts of a token request checked before the client is looked up.
 #[derive(Debug)]
 pub struct TokenRequest<'a> {
-    /// `authorization_code` or `refresh_token`.
-    pub grant_type: &'a str,
+    /// Which grant the request carries.
+    pub grant_type: GrantType,
     /// The (public) client.
     pub client_id: &'a str,
     params: &'a HashMap<String, String>,
@@ -51,11 +70,15 @@ pub fn check_request<'a>(
 ) -> Result<TokenRequest<'a>, OAuthError> {
     let grant_type = required(p, "grant_type")?;
     let client_id = required(p, "client_id")?;
-    if grant_type != "authorization_code" && grant_type != "refresh_token" {
-        return Err(OAuthError::UnsupportedGrantType(format!(
-            "grant_type {grant_type:?} is not supported"
-        )));
-    }
+    let grant_type = match grant_type {
+        "authorization_code" => GrantType::AuthorizationCode,
+        "refresh_token" => GrantType::RefreshToken,
+        other => {
+            return Err(OAuthError::UnsupportedGrantType(format!(
+                "grant_type {other:?} is not supported"
+            )))
+        }
+    };
     if let Some(r) = p.get("resource") {
         if !host.is_our_resource(r) {
             return Err(OAuthError::InvalidTarget(
@@ -74,7 +97,7 @@ impl TokenRequest<'_> {
     /// The grant's own parameters, checked for form (once the client is known).
     pub fn grant(&self) -> Result<Grant, OAuthError> {
         let p = self.params;
-        if self.grant_type == "authorization_code" {
+        if self.grant_type == GrantType::AuthorizationCode {
             let code = Sensitive::new(required(p, "code")?.to_string());
             let verifier = Sensitive::new(required(p, "code_verifier")?.to_string());
             if !pkce::valid_verifier(verifier.expose()) {

@@ -1,0 +1,76 @@
+//! The call-log entries of one forwarded request: what it called (method
+//! and tool name, never arguments), how it ended and how long it took,
+//! queued when the answer is finished or dropped.
+
+use spor_wire::peek::Peek;
+use tokio::time::Instant;
+
+use super::state::Principal;
+use crate::state::AppState;
+use crate::store::{CallOutcome, CallRecord};
+
+/// The calls one request carries, logged once, when this is dropped: after
+/// the answer was handed over, or its stream ended (a streamed tool call's
+/// duration covers the whole call, and a broken stream is not `ok`), or the
+/// host went away.
+pub(super) struct PendingLog {
+    state: AppState,
+    principal: Principal,
+    account_id: String,
+    calls: Vec<Peek>,
+    started: Instant,
+    /// How it ended, as far as is known.
+    pub(super) outcome: CallOutcome,
+    /// The upstream's status, if it answered.
+    pub(super) status: Option<u16>,
+}
+
+impl PendingLog {
+    /// Starts timing the calls as they are sent upstream.
+    pub(super) fn start(
+        state: &AppState,
+        principal: &Principal,
+        account_id: &str,
+        calls: Vec<Peek>,
+    ) -> Self {
+        Self {
+            state: state.clone(),
+            principal: principal.clone(),
+            account_id: account_id.to_string(),
+            calls,
+            started: Instant::now(),
+            outcome: CallOutcome::Ok,
+            status: None,
+        }
+    }
+
+    /// Logs the calls now, as ended with `outcome`.
+    pub(super) fn end(mut self, outcome: CallOutcome, status: Option<u16>) {
+        self.outcome = outcome;
+        self.status = status;
+    }
+}
+
+impl Drop for PendingLog {
+    fn drop(&mut self) {
+        if self.calls.is_empty() {
+            return;
+        }
+        let at = self.state.now();
+        let duration_ms = self.started.elapsed().as_millis() as u64;
+        let rows = std::mem::take(&mut self.calls)
+            .into_iter()
+            .map(|p| CallRecord {
+                at,
+                grant_id: self.principal.grant_id().map(str::to_string),
+                account_id: self.account_id.clone(),
+                method: p.method,
+                tool: p.tool,
+                outcome: self.outcome,
+                status: self.status,
+                duration_ms,
+            })
+            .collect();
+        self.state.gateway.calls.push(rows);
+    }
+}
