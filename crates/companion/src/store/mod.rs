@@ -6,13 +6,14 @@ mod audit;
 mod calls;
 mod clients;
 mod db;
+mod grant_types;
 mod grants;
 
 pub use accounts::{Account, AccountKind, AccountStatus, NewAccount, RejectReason, Upserted};
 pub use calls::{CallOutcome, CallRecord, GRANT_PRINCIPAL, MAX_CALLS_KEPT};
 pub use clients::Client;
 pub use db::{Mark, Store, StoreError};
-pub use grants::{
+pub use grant_types::{
     AccessCheck, AccessContext, AccessSnapshot, CodeExchange, GrantSummary, IssuedPair, NewCode,
     Redeemed, RefreshOutcome, ACCESS_TOKEN_TTL, REFRESH_GRACE_SECS, REFRESH_TOKEN_TTL,
     REVOKED_GRANT_RETENTION_SECS,
