@@ -10,7 +10,11 @@ use crate::store::{CallRecord, StoreError};
 pub async fn disconnect(state: &AppState, grant_id: &str) -> Result<bool, StoreError> {
     let revoked = state
         .store
-        .revoke_grant(grant_id.to_string(), "revoked_by_user", state.now())
+        .revoke_grant(
+            grant_id.to_string(),
+            crate::store::RevokeReason::RevokedByUser,
+            state.now(),
+        )
         .await?;
     if revoked {
         state.events.emit(Event::GrantRevoked {

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::audit::{record, Subject};
 use super::db::{Store, StoreError};
+use super::revoke_reason::RevokeReason;
 use crate::clock::Timestamp;
 
 /// Which kind of upstream an account talks to.
@@ -181,7 +182,7 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Option<Account>, StoreE
 pub(crate) fn revoke_account_grants(
     conn: &Connection,
     account_id: &str,
-    reason: &str,
+    reason: RevokeReason,
     now: Timestamp,
 ) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare(
@@ -293,7 +294,7 @@ impl Store {
                     let revoked = if old_hash == new.pat_hash {
                         Vec::new()
                     } else {
-                        revoke_account_grants(&tx, &existing, "token_replaced", now)?
+                        revoke_account_grants(&tx, &existing, RevokeReason::TokenReplaced, now)?
                     };
                     tx.execute(
                         "UPDATE accounts SET kind = ?2, mcp_url = ?3, person = ?4, name = ?5, email = ?6,
@@ -359,7 +360,7 @@ impl Store {
             if get(&tx, &id)?.is_none() {
                 return Ok(None);
             }
-            let revoked = revoke_account_grants(&tx, &id, "account_removed", now)?;
+            let revoked = revoke_account_grants(&tx, &id, RevokeReason::AccountRemoved, now)?;
             tx.execute("DELETE FROM accounts WHERE id = ?1", [&id])?;
             record(
                 &tx,
@@ -391,7 +392,7 @@ impl Store {
                 "UPDATE accounts SET status = 'rejected', rejected_reason = ?3, updated_at = ?2 WHERE id = ?1",
                 params![id, now, reason.as_str()],
             )?;
-            let revoked = revoke_account_grants(&tx, &id, "token_rejected", now)?;
+            let revoked = revoke_account_grants(&tx, &id, RevokeReason::TokenRejected, now)?;
             record(
                 &tx,
                 now,

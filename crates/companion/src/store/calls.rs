@@ -5,6 +5,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::db::{Store, StoreError};
+use super::text_enum::stored_as_text;
 use crate::clock::Timestamp;
 
 /// How a session's principal names a grant: this, then the grant id
@@ -93,27 +94,7 @@ impl std::fmt::Display for CallOutcome {
     }
 }
 
-/// Serialized as its wire name, as the control socket has always shown it.
-impl Serialize for CallOutcome {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl rusqlite::types::ToSql for CallOutcome {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(rusqlite::types::ToSqlOutput::from(self.to_string()))
-    }
-}
-
-impl rusqlite::types::FromSql for CallOutcome {
-    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        let s = v.as_str()?;
-        Self::parse(s).ok_or_else(|| {
-            rusqlite::types::FromSqlError::Other(format!("unknown call outcome {s:?}").into())
-        })
-    }
-}
+stored_as_text!(CallOutcome);
 
 /// Compares with a wire name, so `outcome == "ok"` reads as it says.
 impl PartialEq<&str> for CallOutcome {

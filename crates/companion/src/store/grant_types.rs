@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::accounts::Account;
 use super::db::Mark;
+use super::revoke_reason::RevokeReason;
 use crate::clock::Timestamp;
 use crate::sensitive::Sensitive;
 
@@ -158,5 +159,5 @@ pub struct GrantSummary {
     /// When revoked, if it was.
     pub revoked_at: Option<Timestamp>,
     /// Why it was revoked.
-    pub revoke_reason: Option<String>,
+    pub revoke_reason: Option<RevokeReason>,
 }

@@ -11,6 +11,7 @@ use super::grant_types::{
     Redeemed, RefreshOutcome, ACCESS_TOKEN_TTL, REFRESH_GRACE_SECS, REFRESH_TOKEN_TTL,
     REVOKED_GRANT_RETENTION_SECS,
 };
+use super::revoke_reason::RevokeReason;
 use crate::clock::Timestamp;
 use crate::sensitive::Sensitive;
 use crate::tokens;
@@ -79,7 +80,7 @@ impl MintedPair {
 fn revoke_grant_tx(
     conn: &Connection,
     grant_id: &str,
-    reason: &str,
+    reason: RevokeReason,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
     let n = conn.execute(
@@ -168,7 +169,7 @@ impl Store {
                 .optional()?
                 .flatten();
             if let Some(g) = &grant {
-                revoke_grant_tx(&tx, g, "authorization_code_reuse", now)?;
+                revoke_grant_tx(&tx, g, RevokeReason::AuthorizationCodeReuse, now)?;
             }
             tx.commit()?;
             Ok(grant)
@@ -282,7 +283,7 @@ impl Store {
                         }
                     }
                 }
-                revoke_grant_tx(&tx, &grant_id, "refresh_token_reuse", now)?;
+                revoke_grant_tx(&tx, &grant_id, RevokeReason::RefreshTokenReuse, now)?;
                 tx.commit()?;
                 return Ok(RefreshOutcome::ReuseDetected);
             }
@@ -337,7 +338,7 @@ impl Store {
     pub async fn revoke_grant(
         &self,
         grant_id: String,
-        reason: &'static str,
+        reason: RevokeReason,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         self.call(move |c| {
@@ -374,7 +375,7 @@ impl Store {
             if client_id.is_some_and(|c| !tokens::constant_time_eq(&c, &owner)) {
                 return Ok(None);
             }
-            let revoked = revoke_grant_tx(&tx, &grant_id, "revoked_by_client", now)?;
+            let revoked = revoke_grant_tx(&tx, &grant_id, RevokeReason::RevokedByClient, now)?;
             tx.commit()?;
             Ok(revoked.then_some(grant_id))
         })

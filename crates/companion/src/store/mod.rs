@@ -8,6 +8,8 @@ mod clients;
 mod db;
 mod grant_types;
 mod grants;
+mod revoke_reason;
+mod text_enum;
 
 pub use accounts::{Account, AccountKind, AccountStatus, NewAccount, RejectReason, Upserted};
 pub use calls::{CallOutcome, CallRecord, GRANT_PRINCIPAL, MAX_CALLS_KEPT};
@@ -18,3 +20,4 @@ pub use grant_types::{
     Redeemed, RefreshOutcome, ACCESS_TOKEN_TTL, REFRESH_GRACE_SECS, REFRESH_TOKEN_TTL,
     REVOKED_GRANT_RETENTION_SECS,
 };
+pub use revoke_reason::RevokeReason;

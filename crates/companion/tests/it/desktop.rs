@@ -638,7 +638,7 @@ async fn replace_token_disconnects_the_old_tokens_assistants_and_stores_the_new_
     assert_eq!(stored.pat_hash, tokens::hash(PAT_NEWER));
     for c in [&one, &two] {
         assert_eq!(
-            h.grant(&c.grant_id).await.revoke_reason.as_deref(),
+            h.grant(&c.grant_id).await.revoke_reason.map(|r| r.as_str()),
             Some("token_replaced")
         );
         h.assert_token_refused(&c.tokens.access).await;
@@ -753,7 +753,7 @@ async fn disconnect_ends_that_assistant_at_once_and_only_it() {
         .await
         .assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
     assert_eq!(
-        h.grant(&c.grant_id).await.revoke_reason.as_deref(),
+        h.grant(&c.grant_id).await.revoke_reason.map(|r| r.as_str()),
         Some("revoked_by_user")
     );
     h.assert_token_works(&other.tokens.access).await;
@@ -828,7 +828,7 @@ async fn an_expired_token_at_the_gateway_shows_as_expired() {
     assert_eq!(a.status, AccountStatus::Rejected);
     assert_eq!(a.rejected_reason, Some(RejectReason::Expired));
     assert_eq!(
-        h.grant(&c.grant_id).await.revoke_reason.as_deref(),
+        h.grant(&c.grant_id).await.revoke_reason.map(|r| r.as_str()),
         Some("token_rejected")
     );
     let ov = desktop::overview(&h.state, running(&h))
@@ -917,7 +917,7 @@ async fn check_upstreams_marks_a_revoked_token_rejected_and_ends_its_assistants(
     assert_eq!(a.status, AccountStatus::Rejected);
     assert_eq!(a.rejected_reason, Some(RejectReason::Refused));
     assert_eq!(
-        h.grant(&c.grant_id).await.revoke_reason.as_deref(),
+        h.grant(&c.grant_id).await.revoke_reason.map(|r| r.as_str()),
         Some("token_rejected")
     );
     h.assert_token_refused(&c.tokens.access).await;

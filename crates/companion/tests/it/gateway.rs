@@ -273,7 +273,11 @@ async fn a_cached_token_is_refused_on_the_next_call_after_its_grant_is_revoked()
     assert!(h
         .state
         .store
-        .revoke_grant(c.grant_id.clone(), "revoked_by_user", h.now())
+        .revoke_grant(
+            c.grant_id.clone(),
+            spor_companion::store::RevokeReason::RevokedByUser,
+            h.now()
+        )
         .await
         .expect("revoke"));
     h.assert_token_refused(&c.tokens.access).await;

@@ -100,7 +100,11 @@ async fn an_access_token_of_a_revoked_grant_is_401_invalid_token() {
     assert!(h
         .state
         .store
-        .revoke_grant(c.grant_id.clone(), "revoked_by_user", h.now())
+        .revoke_grant(
+            c.grant_id.clone(),
+            spor_companion::store::RevokeReason::RevokedByUser,
+            h.now()
+        )
         .await
         .expect("revoke"));
     h.assert_token_refused(&c.tokens.access).await;
@@ -232,7 +236,7 @@ async fn upstream_rejecting_the_pat_makes_the_host_reauthorize_and_revokes_the_a
     assert_eq!(account.status, AccountStatus::Rejected);
     for c in [&one, &two] {
         let g = h.grant(&c.grant_id).await;
-        assert_eq!(g.revoke_reason.as_deref(), Some("token_rejected"));
+        assert_eq!(g.revoke_reason.map(|r| r.as_str()), Some("token_rejected"));
     }
     assert!(
         h.grant(&other.grant_id).await.revoked_at.is_none(),
