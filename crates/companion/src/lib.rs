@@ -17,7 +17,10 @@
 //!   companion) that stdio-only hosts such as Claude Desktop run.
 //! - [`connect`]: adding `spor` to assistants' configs (files or `claude mcp`).
 //! - [`desktop`]: what a graphical app shows and does, as serializable views.
-//! - [`state`], [`events`], [`clock`], [`tokens`]: shared plumbing.
+//! - [`state`]: `AppState`, a bundle of the leaf parts every handler shares.
+//! - [`config`]: start-up settings, limits, the data dir, the port.
+//! - [`events`], [`clock`], [`tokens`], [`paste_limit`], [`shutdown`],
+//!   [`http_body`] (bounded reading of response bodies): shared plumbing.
 //! - [`host`], [`sensitive`]: re-exported from `spor_wire`, the crate of the
 //!   pure parsing and checking steps (which the fuzz targets build alone).
 
@@ -32,6 +35,7 @@ pub mod desktop;
 pub mod events;
 pub mod gateway;
 pub mod grants;
+pub mod http_body;
 pub mod oauth;
 pub mod paste_limit;
 pub mod secrets;

@@ -18,9 +18,10 @@ use super::auth::authorize;
 use super::bearer::challenge;
 use super::error::GatewayError;
 use super::log::PendingLog;
-use super::relay::{read_answer, read_prefix, Relay};
+use super::relay::{read_answer, Relay};
 use super::session;
 use crate::host::LocalHost;
+use crate::http_body::read_prefix;
 use crate::state::AppState;
 use crate::store::{Account, CallOutcome, RejectReason};
 use crate::tokens;
@@ -249,14 +250,14 @@ async fn send(
 /// The upstream no longer accepts the PAT: every grant minted from it is
 /// now worthless, so end them (the host then re-authorizes). The error body
 /// (small, bounded) tells an expired token from a revoked one.
-async fn reject_account(state: &AppState, account: &Account, resp: reqwest::Response) {
+async fn reject_account(state: &AppState, account: &Account, mut resp: reqwest::Response) {
     let reason = match tokio::time::timeout(
         Duration::from_secs(2),
-        read_prefix(resp, REJECTION_BODY_LIMIT),
+        read_prefix(&mut resp, REJECTION_BODY_LIMIT, |_| false),
     )
     .await
     {
-        Ok(Some(body)) => crate::upstream::reject_reason(&body),
+        Ok(Ok(body)) => crate::upstream::reject_reason(&body),
         _ => RejectReason::Refused,
     };
     if let Err(e) = crate::accounts::reject(state, &account.id, reason).await {

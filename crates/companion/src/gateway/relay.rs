@@ -13,6 +13,7 @@ use spor_wire::jsonrpc;
 
 use super::error::GatewayError;
 use super::log::PendingLog;
+use crate::http_body::{read_whole, BodyError};
 use crate::store::CallOutcome;
 
 /// Largest answer read whole from the upstream (anything but an event
@@ -27,55 +28,21 @@ pub(super) async fn read_answer(
     idle: Duration,
     url: &str,
 ) -> Result<Bytes, GatewayError> {
-    let too_large = || GatewayError::AnswerTooLarge {
-        url: url.to_string(),
-        limit: MAX_ANSWER_BODY,
-    };
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_ANSWER_BODY as u64)
-    {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    loop {
-        match tokio::time::timeout(idle, resp.chunk()).await {
-            Err(_) => {
-                return Err(GatewayError::AnswerIdle {
-                    url: url.to_string(),
-                    secs: idle.as_secs(),
-                })
-            }
-            Ok(Err(_)) => {
-                return Err(GatewayError::AnswerBroken {
-                    url: url.to_string(),
-                })
-            }
-            Ok(Ok(None)) => return Ok(body.into()),
-            Ok(Ok(Some(chunk))) => {
-                if body.len() + chunk.len() > MAX_ANSWER_BODY {
-                    return Err(too_large());
-                }
-                body.extend_from_slice(&chunk);
-            }
-        }
-    }
-}
-
-/// Reads at most `limit` bytes of a response body (the rest is dropped);
-/// `None` on a transport error.
-pub(super) async fn read_prefix(resp: reqwest::Response, limit: usize) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
-    let mut stream = resp.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.ok()?;
-        let room = limit.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= limit {
-            break;
-        }
-    }
-    Some(body)
+    let url = url.to_string();
+    read_whole(resp, MAX_ANSWER_BODY, Some(idle))
+        .await
+        .map(Bytes::from)
+        .map_err(|e| match e {
+            BodyError::TooLarge => GatewayError::AnswerTooLarge {
+                url,
+                limit: MAX_ANSWER_BODY,
+            },
+            BodyError::Broken(_) => GatewayError::AnswerBroken { url },
+            BodyError::Idle => GatewayError::AnswerIdle {
+                url,
+                secs: idle.as_secs(),
+            },
+        })
 }
 
 /// An upstream event stream being relayed to the host.

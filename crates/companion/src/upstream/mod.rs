@@ -7,6 +7,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::host::is_on_this_machine;
+use crate::http_body::{read_prefix, read_whole, BodyError};
 use crate::sensitive::Sensitive;
 
 /// Reads why a server refused a token from its error body (Spor's
@@ -226,25 +227,6 @@ pub struct Upstream {
     http: reqwest::Client,
 }
 
-/// Reads a whole body of at most `limit` bytes; `Ok(None)` when it is
-/// larger (reading stops there, nothing more is buffered).
-async fn read_capped(
-    resp: &mut reqwest::Response,
-    limit: usize,
-) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    if resp.content_length().is_some_and(|n| n > limit as u64) {
-        return Ok(None);
-    }
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        if out.len() + chunk.len() > limit {
-            return Ok(None);
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(Some(out))
-}
-
 impl Default for Upstream {
     fn default() -> Self {
         Self::new()
@@ -290,10 +272,8 @@ impl Upstream {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
         let mut resp = resp;
-        let body = read_capped(&mut resp, MAX_ERROR_BODY)
+        let body = read_whole(&mut resp, MAX_ERROR_BODY, None)
             .await
-            .ok()
-            .flatten()
             .unwrap_or_default();
         let (code, message) = match serde_json::from_slice::<ErrorEnvelope>(&body) {
             Ok(env) => (env.error.code, env.error.message),
@@ -318,14 +298,16 @@ impl Upstream {
         pat: &Sensitive<String>,
     ) -> Result<T, UpstreamError> {
         let mut resp = self.send(self.http.get(&url), &url, pat).await?;
-        let body = match read_capped(&mut resp, MAX_REST_BODY).await {
-            Ok(Some(body)) => body,
-            Ok(None) => {
+        let body = match read_whole(&mut resp, MAX_REST_BODY, None).await {
+            Ok(body) => body,
+            Err(BodyError::TooLarge) => {
                 return Err(UpstreamError::BadResponse(format!(
                     "{url} sent an answer larger than {MAX_REST_BODY} bytes"
                 )))
             }
-            Err(e) if e.is_timeout() => return Err(UpstreamError::Timeout { url }),
+            Err(BodyError::Broken(e)) if e.is_timeout() => {
+                return Err(UpstreamError::Timeout { url })
+            }
             Err(_) => {
                 return Err(UpstreamError::BadResponse(format!(
                     "{url} closed the connection before finishing its answer"
@@ -407,9 +389,20 @@ impl Upstream {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
-        let bytes = read_bounded(resp, 1024 * 1024).await.map_err(|_| {
-            UpstreamError::BadResponse(format!("{mcp_url} did not finish its initialize answer"))
-        })?;
+        // An SSE answer may stay open after the message we need: the first
+        // complete result is enough.
+        let mut resp = resp;
+        let first_result = |b: &[u8]| {
+            let text = String::from_utf8_lossy(b);
+            text.contains("\"result\"") && text.contains("\n\n")
+        };
+        let bytes = read_prefix(&mut resp, 1024 * 1024, first_result)
+            .await
+            .map_err(|_| {
+                UpstreamError::BadResponse(format!(
+                    "{mcp_url} did not finish its initialize answer"
+                ))
+            })?;
         let text = String::from_utf8_lossy(&bytes);
         let messages: Vec<serde_json::Value> = if is_sse {
             text.lines()
@@ -462,23 +455,6 @@ impl Upstream {
         self.send(self.http.delete(&url), &url, pat).await?;
         Ok(())
     }
-}
-
-/// Reads a response body, stopping after `limit` bytes (an SSE answer may
-/// stay open after the message we need; the first complete message is enough).
-async fn read_bounded(
-    mut resp: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, reqwest::Error> {
-    let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        out.extend_from_slice(&chunk);
-        let text = String::from_utf8_lossy(&out);
-        if out.len() >= limit || text.contains("\"result\"") && text.contains("\n\n") {
-            break;
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -23,7 +23,14 @@ type ModPath = Vec<String>;
 
 /// The modules the bridge may use besides its own: it runs inside an MCP
 /// host as a client of the companion, so it must not depend on the server.
-const BRIDGE_MAY_USE: &[&str] = &["clock", "config", "secrets", "shutdown", "tokens"];
+const BRIDGE_MAY_USE: &[&str] = &[
+    "clock",
+    "config",
+    "http_body",
+    "secrets",
+    "shutdown",
+    "tokens",
+];
 
 /// Where the generated diagram lives in the docs, between these lines.
 const DIAGRAM_BEGIN: &str =
