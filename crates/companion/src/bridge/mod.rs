@@ -10,9 +10,14 @@
 mod args;
 pub mod browser;
 pub mod callback;
+mod forward;
+mod mcp;
 pub mod oauth;
 mod relay;
+mod session;
 pub mod sse;
+mod stdio;
+mod stream;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,155 @@
+//! The companion's MCP endpoint as the bridge calls it: one HTTP client,
+//! the headers every request carries (bearer token, session, protocol
+//! version), the POST, GET and DELETE requests, and failures as the text
+//! the host shows.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::StatusCode;
+use serde_json::Value;
+use url::Url;
+
+use super::args::BridgeError;
+use crate::sensitive::Sensitive;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const PROTOCOL_HEADER: &str = "mcp-protocol-version";
+const LAST_EVENT_HEADER: &str = "last-event-id";
+
+/// The MCP endpoint and the HTTP client that talks to it.
+#[derive(Clone)]
+pub(super) struct Mcp {
+    http: reqwest::Client,
+    url: Url,
+}
+
+impl Mcp {
+    /// A client for the endpoint at `url`.
+    pub(super) fn new(url: Url) -> Result<Self, BridgeError> {
+        // No overall timeout: answers may be long SSE streams.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| BridgeError::Url(e.to_string()))?;
+        Ok(Self { http, url })
+    }
+
+    /// The endpoint's URL.
+    pub(super) fn url(&self) -> &Url {
+        &self.url
+    }
+
+    fn headers(
+        &self,
+        token: &Sensitive<String>,
+        session: Option<&str>,
+        protocol: Option<&str>,
+    ) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {}", token.expose())) {
+            v.set_sensitive(true);
+            h.insert(AUTHORIZATION, v);
+        }
+        if let Some(s) = session.and_then(|s| HeaderValue::from_str(s).ok()) {
+            h.insert(SESSION_HEADER, s);
+        }
+        if let Some(p) = protocol.and_then(|p| HeaderValue::from_str(p).ok()) {
+            h.insert(PROTOCOL_HEADER, p);
+        }
+        h
+    }
+
+    /// A POST of one JSON-RPC message, accepting JSON or SSE back.
+    pub(super) fn post(
+        &self,
+        token: &Sensitive<String>,
+        session: Option<&str>,
+        protocol: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .post(self.url.clone())
+            .headers(self.headers(token, session, protocol))
+            .header(ACCEPT, "application/json, text/event-stream")
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+    }
+
+    /// The GET that opens the server's own stream, resumed after `last_id`.
+    pub(super) fn listen(
+        &self,
+        token: &Sensitive<String>,
+        session: &str,
+        protocol: Option<&str>,
+        last_id: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut h = self.headers(token, Some(session), protocol);
+        if let Some(v) = last_id.and_then(|p| HeaderValue::from_str(p).ok()) {
+            h.insert(LAST_EVENT_HEADER, v);
+        }
+        self.http
+            .get(self.url.clone())
+            .headers(h)
+            .header(ACCEPT, "text/event-stream")
+    }
+
+    /// The DELETE that ends `session`.
+    pub(super) fn delete(
+        &self,
+        token: &Sensitive<String>,
+        session: &str,
+        protocol: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .delete(self.url.clone())
+            .headers(self.headers(token, Some(session), protocol))
+    }
+
+    /// Why the endpoint could not be reached, for the host.
+    pub(super) fn unreachable(&self, e: &reqwest::Error) -> String {
+        if e.is_connect() {
+            format!(
+                "cannot reach Spor Companion at {} (connection refused). Is the app running?",
+                self.url
+            )
+        } else if e.is_timeout() {
+            format!("Spor Companion at {} did not answer in time", self.url)
+        } else {
+            format!("the connection to Spor Companion at {} failed", self.url)
+        }
+    }
+}
+
+/// The session a response assigned, if any.
+pub(super) fn session_id(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// A failed answer as text for the host, with the server's own reason when
+/// its body gives one.
+pub(super) async fn describe_failure(status: StatusCode, resp: reqwest::Response) -> String {
+    let mut resp = resp;
+    let mut buf = Vec::new();
+    while let Ok(Some(c)) = resp.chunk().await {
+        buf.extend_from_slice(&c);
+        if buf.len() > 4096 {
+            break;
+        }
+    }
+    let json: Value = serde_json::from_slice(&buf).unwrap_or(Value::Null);
+    let detail = json
+        .pointer("/error/message")
+        .or_else(|| json.get("error_description"))
+        .or_else(|| json.get("error"))
+        .and_then(Value::as_str)
+        .map(|s| s.chars().take(300).collect::<String>());
+    match detail {
+        Some(d) => format!("Spor Companion answered {status}: {d}"),
+        None => format!("Spor Companion answered {status}"),
+    }
+}
