@@ -62,6 +62,29 @@ pub enum AccountError {
     Duplicate(String),
 }
 
+impl AccountError {
+    /// The stable code the window reports.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotAPat | Self::InvalidToken => "not_a_token",
+            Self::InvalidUrl(_) => "invalid_url",
+            Self::Rejected(_) => "token_rejected",
+            Self::Upstream(UpstreamError::Unreachable { .. } | UpstreamError::Timeout { .. }) => {
+                "unreachable"
+            }
+            Self::Upstream(_) => "upstream",
+            Self::Secret(_) => "keychain",
+            Self::Store(_) => "storage",
+            Self::NotFound(_) => "not_found",
+            Self::InvalidLabel => "invalid_label",
+            Self::Duplicate(_) => "duplicate",
+            Self::TooManyPastes => "rate_limited",
+            Self::ServerRequired => "server_required",
+            Self::WrongOrg { .. } => "wrong_org",
+        }
+    }
+}
+
 impl From<UpstreamError> for AccountError {
     fn from(e: UpstreamError) -> Self {
         match e {

@@ -149,15 +149,7 @@ pub async fn execute(state: &AppState, cmd: Command) -> Reply {
 }
 
 fn consent_error(e: ConsentError) -> Reply {
-    let code = match &e {
-        ConsentError::UnknownRequest => "not_found",
-        ConsentError::UnknownAccount(_) => "unknown_account",
-        ConsentError::AccountRejected(_) => "account_rejected",
-        ConsentError::AccountRequired => "account_required",
-        ConsentError::NoAccount => "no_account",
-        ConsentError::Store(_) => "storage",
-    };
-    Reply::err(code, e)
+    Reply::err(e.code(), e)
 }
 
 /// Where the socket of a data dir is.

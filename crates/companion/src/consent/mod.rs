@@ -43,6 +43,20 @@ pub enum ConsentError {
     Store(#[from] StoreError),
 }
 
+impl ConsentError {
+    /// The stable code the control socket and the window report.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownRequest => "not_found",
+            Self::UnknownAccount(_) => "unknown_account",
+            Self::AccountRejected(_) => "account_rejected",
+            Self::AccountRequired => "account_required",
+            Self::NoAccount => "no_account",
+            Self::Store(_) => "storage",
+        }
+    }
+}
+
 /// Picks the account for an approval: the given one, or the only one.
 async fn resolve_account(
     state: &AppState,

@@ -1,0 +1,239 @@
+//! The accounts list and what its buttons do: paste or replace a token,
+//! remove an account, and check that each account's server still answers
+//! and still takes its token.
+
+use serde::Serialize;
+
+use super::error::{sentence, DesktopError};
+use crate::accounts::{self, Added};
+use crate::clock::rfc3339;
+use crate::sensitive::Sensitive;
+use crate::state::AppState;
+use crate::store::{Account, AccountKind, AccountStatus, GrantSummary, RejectReason};
+use crate::upstream::UpstreamError;
+
+/// Token state as the accounts list shows it.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenState {
+    /// Works.
+    Valid,
+    /// Refused by the server.
+    Rejected,
+    /// Ran out.
+    Expired,
+}
+
+/// One account row.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountView {
+    /// Account id.
+    pub id: String,
+    /// Spor or generic.
+    pub kind: AccountKind,
+    /// What to call it (the org, or a generic server's label).
+    pub label: String,
+    /// Organization slug.
+    pub org: String,
+    /// Person's name.
+    pub name: Option<String>,
+    /// Person's email.
+    pub email: Option<String>,
+    /// "Name <email>".
+    pub who: Option<String>,
+    /// REST base URL.
+    pub server: String,
+    /// Its host, for compact display.
+    pub server_host: String,
+    /// Token state.
+    pub state: TokenState,
+    /// Whether writes are attributed to a person.
+    pub bound: bool,
+    /// Connected assistants using it (disconnected if it is removed).
+    pub assistants: usize,
+    /// When added.
+    pub added_at: String,
+}
+
+/// A URL's `host[:port]`, for compact display; the URL itself if it has none.
+pub(super) fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+        })
+        .unwrap_or_else(|| url.to_string())
+}
+
+/// What to call an account: its org, or a generic server's label.
+pub(super) fn label_of(a: &Account) -> String {
+    match a.kind {
+        AccountKind::Generic => a.name.clone().unwrap_or_else(|| host_of(&a.server)),
+        AccountKind::Spor => a.org.clone(),
+    }
+}
+
+/// An account's row; `grants` are the live ones, to count its assistants.
+pub(super) fn account_view(a: &Account, grants: &[GrantSummary]) -> AccountView {
+    AccountView {
+        id: a.id.clone(),
+        kind: a.kind,
+        label: label_of(a),
+        org: a.org.clone(),
+        name: a.name.clone(),
+        email: a.email.clone(),
+        who: a.who(),
+        server: a.server.clone(),
+        server_host: host_of(&a.server),
+        state: match (a.status, a.rejected_reason) {
+            (AccountStatus::Valid, _) => TokenState::Valid,
+            (AccountStatus::Rejected, Some(RejectReason::Expired)) => TokenState::Expired,
+            (AccountStatus::Rejected, _) => TokenState::Rejected,
+        },
+        bound: a.bound,
+        assistants: grants
+            .iter()
+            .filter(|g| g.account_id.as_deref() == Some(a.id.as_str()))
+            .count(),
+        added_at: rfc3339(a.created_at),
+    }
+}
+
+/// The result of storing a pasted token.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountAdded {
+    /// The account as now stored.
+    pub account: AccountView,
+    /// Whether it replaced an older token.
+    pub replaced: bool,
+    /// Assistants disconnected because the old token went.
+    pub disconnected: usize,
+    /// Things the person should know.
+    pub warnings: Vec<String>,
+}
+
+async fn added_view(state: &AppState, added: Added) -> Result<AccountAdded, DesktopError> {
+    let grants = state.store.grants(false).await?;
+    Ok(AccountAdded {
+        account: account_view(&added.account, &grants),
+        replaced: added.replaced,
+        disconnected: added.revoked_grants.len(),
+        warnings: added.warnings.iter().map(|w| sentence(w)).collect(),
+    })
+}
+
+/// Validates and stores a pasted PAT (for `server`, or the known server).
+pub async fn add_account(
+    state: &AppState,
+    server: Option<&str>,
+    token: Sensitive<String>,
+) -> Result<AccountAdded, DesktopError> {
+    let added = accounts::paste_token(state, server, token).await?;
+    added_view(state, added).await
+}
+
+/// Replaces an account's token with a new one for the same org.
+pub async fn replace_token(
+    state: &AppState,
+    account_id: &str,
+    token: Sensitive<String>,
+) -> Result<AccountAdded, DesktopError> {
+    let added = accounts::replace_token(state, account_id, token).await?;
+    added_view(state, added).await
+}
+
+/// The result of removing an account.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemovedView {
+    /// Assistants disconnected.
+    pub disconnected: usize,
+    /// Whether the token was also revoked on the server.
+    pub revoked_upstream: bool,
+}
+
+/// Removes an account (optionally revoking its token on the server too).
+pub async fn remove_account(
+    state: &AppState,
+    account_id: &str,
+    revoke_upstream: bool,
+) -> Result<RemovedView, DesktopError> {
+    let removed = accounts::remove_account(state, account_id, revoke_upstream).await?;
+    Ok(RemovedView {
+        disconnected: removed.revoked_grants.len(),
+        revoked_upstream: removed.revoked_upstream,
+    })
+}
+
+/// Whether a server answered the last check.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Reachability {
+    /// The server checked.
+    pub server: String,
+    /// Its host.
+    pub server_host: String,
+    /// It answered.
+    pub reachable: bool,
+    /// Why not.
+    pub message: Option<String>,
+}
+
+/// Asks each stored account's server whether it is there and still takes
+/// the token: a Spor token is checked with `GET /v1/me` (a 401 marks it
+/// rejected or expired, ending its grants, as a refused MCP call would); a
+/// generic server is only probed, without the token.
+pub async fn check_upstreams(state: &AppState) -> Result<Vec<Reachability>, DesktopError> {
+    let accounts = state.store.accounts().await?;
+    let mut out: Vec<Reachability> = Vec::new();
+    for a in accounts {
+        let result = match (a.kind, a.status) {
+            (AccountKind::Spor, AccountStatus::Valid) => {
+                match state.secrets.get_async(a.id.clone()).await? {
+                    Some(pat) => state.upstream.me(&a.server, &pat).await.map(|_| ()),
+                    None => Err(UpstreamError::Rejected {
+                        status: 401,
+                        message: "the token is missing from the keychain".into(),
+                    }),
+                }
+            }
+            _ => state.upstream.probe(&a.mcp_url).await,
+        };
+        let (reachable, message) = match result {
+            Ok(()) => (true, None),
+            Err(UpstreamError::Rejected {
+                status: 401,
+                message,
+            }) => {
+                let reason = crate::upstream::reject_reason_of(&message);
+                accounts::reject(state, &a.id, reason).await?;
+                (true, None)
+            }
+            Err(e @ (UpstreamError::Unreachable { .. } | UpstreamError::Timeout { .. })) => {
+                (false, Some(sentence(&e.to_string())))
+            }
+            Err(e) => (true, Some(sentence(&e.to_string()))),
+        };
+        match out.iter_mut().find(|r| r.server == a.server) {
+            // One row per server: unreachable wins, a message is kept.
+            Some(r) => {
+                r.reachable &= reachable;
+                if r.message.is_none() {
+                    r.message = message;
+                }
+            }
+            None => out.push(Reachability {
+                server_host: host_of(&a.server),
+                server: a.server,
+                reachable,
+                message,
+            }),
+        }
+    }
+    Ok(out)
+}

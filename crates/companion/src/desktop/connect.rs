@@ -1,0 +1,172 @@
+//! The window's "Connect an assistant" list: whether each host is connected
+//! to this server, and adding or removing our entry in its configuration.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{sentence, DesktopError};
+use super::server::{server_url, ServerStatus};
+use crate::connect::{
+    self, Bridge, Change, ClaudeCli, ConnectError, Host, Places, Plan, State as ConnectState, Via,
+};
+
+/// The `claude mcp add` line for an MCP URL.
+pub fn claude_command(mcp_url: &str) -> String {
+    crate::connect::claude_code::add_command(mcp_url)
+}
+
+/// What the app needs to connect assistants: this user's config folders,
+/// Claude Code's `claude` (if installed) and the app's own binary, which
+/// Claude Desktop runs as the bridge (`<app> bridge URL`).
+#[derive(Debug, Clone)]
+pub struct Connector {
+    /// Where the hosts' config files are (`None`: no home folder).
+    pub places: Option<Places>,
+    /// `claude` on PATH.
+    pub claude: Option<ClaudeCli>,
+    /// The program Claude Desktop starts.
+    pub bridge: PathBuf,
+}
+
+impl Connector {
+    /// From the environment (HOME, the config folder, PATH).
+    pub fn from_env(bridge: PathBuf) -> Self {
+        Self {
+            places: Places::from_env(),
+            claude: ClaudeCli::find(std::env::var_os("PATH").as_deref()),
+            bridge,
+        }
+    }
+
+    fn plan(&self, host: Host, server: &ServerStatus) -> Plan {
+        Plan {
+            host,
+            url: server_url(server),
+            via: Via::Bridge,
+            bridge: Bridge {
+                program: self.bridge.clone(),
+                args: Vec::new(),
+            },
+            config: None,
+        }
+    }
+
+    fn places(&self) -> Result<&Places, DesktopError> {
+        self.places
+            .as_ref()
+            .ok_or_else(|| ConnectError::NoHome.into())
+    }
+}
+
+/// One assistant in the window's "Connect an assistant" list.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct HostView {
+    /// `claude-desktop`, `claude-code`, `vscode`, `cursor`.
+    pub host: Host,
+    /// Product name.
+    pub name: &'static str,
+    /// `connected`, `not-connected`, `outdated` (a `spor` entry for another
+    /// address), `unavailable` (Claude Code not installed) or `error`.
+    pub state: &'static str,
+    /// The config file (hosts configured by a file).
+    pub file: Option<String>,
+    /// The command to run by hand (Claude Code).
+    pub command: Option<String>,
+    /// Why the state is `error` or `unavailable`.
+    pub message: Option<String>,
+}
+
+fn state_name(state: ConnectState) -> &'static str {
+    match state {
+        ConnectState::Connected => "connected",
+        ConnectState::NotConnected => "not-connected",
+        ConnectState::Outdated => "outdated",
+    }
+}
+
+/// Every host we can connect, with whether it is connected to this server.
+pub async fn connect_hosts(connector: &Connector, server: &ServerStatus) -> Vec<HostView> {
+    let views = Host::ALL.map(|host| host_view(connector, host, server));
+    futures_util::future::join_all(views).await
+}
+
+async fn host_view(connector: &Connector, host: Host, server: &ServerStatus) -> HostView {
+    let plan = connector.plan(host, server);
+    let mut view = HostView {
+        host,
+        name: host.name(),
+        state: "not-connected",
+        file: None,
+        command: (host == Host::ClaudeCode).then(|| plan.claude_command()),
+        message: None,
+    };
+    let Some(places) = connector.places.as_ref() else {
+        view.state = "error";
+        view.message = Some(sentence(&ConnectError::NoHome.to_string()));
+        return view;
+    };
+    view.file = plan.config_file(places).map(|p| p.display().to_string());
+    if host == Host::ClaudeCode && connector.claude.is_none() {
+        view.state = "unavailable";
+        view.message =
+            Some("The claude command was not found. Run this in a terminal instead:".into());
+        return view;
+    }
+    match connect::state(&plan, places, connector.claude.as_ref()).await {
+        Ok(state) => view.state = state_name(state),
+        Err(e) => {
+            view.state = "error";
+            view.message = Some(sentence(&e.to_string()));
+        }
+    }
+    view
+}
+
+/// What the window asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectAction {
+    /// Add (or update) our entry.
+    Write,
+    /// Remove it.
+    Remove,
+}
+
+/// The result of a connect button.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectedView {
+    /// The host, as it is now.
+    pub view: HostView,
+    /// What happened, for the person ("Added spor to … (backup at …).").
+    pub message: String,
+    /// What changed (`added`, `updated`, `already-connected`, `removed`, `nothing-to-remove`).
+    pub change: Change,
+}
+
+/// Connects or disconnects one host's configuration.
+pub async fn connect_host(
+    connector: &Connector,
+    server: &ServerStatus,
+    host: Host,
+    action: ConnectAction,
+) -> Result<ConnectedView, DesktopError> {
+    let plan = connector.plan(host, server);
+    let places = connector.places()?;
+    let claude = connector.claude.as_ref();
+    let outcome = match action {
+        ConnectAction::Write => connect::write(&plan, places, claude).await?,
+        ConnectAction::Remove => connect::remove(&plan, places, claude).await?,
+    };
+    // Only real changes are logged; pressing a button twice is not news.
+    if outcome.change != Change::AlreadyConnected && outcome.change != Change::NothingToRemove {
+        tracing::info!(host = host.id(), change = ?outcome.change, "assistant configuration changed");
+    }
+    Ok(ConnectedView {
+        view: host_view(connector, host, server).await,
+        message: sentence(&outcome.to_string()),
+        change: outcome.change,
+    })
+}
