@@ -279,10 +279,10 @@ async fn store_validated(
         .map(|a| a.id.clone())
         .unwrap_or_else(|| format!("acct_{}", tokens::random_hex(6)));
     let previous = match &existing {
-        Some(a) => state.secrets.get_async(a.id.clone()).await?,
+        Some(a) => state.secrets.get(a.id.clone()).await?,
         None => None,
     };
-    state.secrets.set_async(id.clone(), pat).await?;
+    state.secrets.set(id.clone(), pat).await?;
     let upserted = match state
         .store
         .upsert_account(id.clone(), new, state.now())
@@ -292,8 +292,8 @@ async fn store_validated(
         Err(e) => {
             // Put the secret store back as it was.
             let undo = match previous {
-                Some(old) => state.secrets.set_async(id, old).await,
-                None => state.secrets.delete_async(id).await,
+                Some(old) => state.secrets.set(id, old).await,
+                None => state.secrets.delete(id).await,
             };
             if let Err(undo) = undo {
                 tracing::error!(error = %undo, "could not restore the secret store after a failed account write");
@@ -375,7 +375,7 @@ pub async fn remove_account(
     if revoke_upstream {
         let pat = state
             .secrets
-            .get_async(account.id.clone())
+            .get(account.id.clone())
             .await?
             .ok_or_else(|| {
                 AccountError::Upstream(UpstreamError::NotFound(
@@ -391,8 +391,8 @@ pub async fn remove_account(
     }
     // Forget the PAT first and put it back if the database refuses, so a
     // failure never leaves a PAT without its account.
-    let saved = state.secrets.get_async(account.id.clone()).await?;
-    state.secrets.delete_async(account.id.clone()).await?;
+    let saved = state.secrets.get(account.id.clone()).await?;
+    state.secrets.delete(account.id.clone()).await?;
     let revoked = match state
         .store
         .remove_account(account.id.clone(), state.now())
@@ -401,7 +401,7 @@ pub async fn remove_account(
         Ok(Some(revoked)) => revoked,
         other => {
             if let Some(pat) = saved {
-                if let Err(undo) = state.secrets.set_async(account.id.clone(), pat).await {
+                if let Err(undo) = state.secrets.set(account.id.clone(), pat).await {
                     tracing::error!(error = %undo, "could not restore the secret store after a failed removal");
                 }
             }

@@ -222,7 +222,7 @@ pub async fn org_options(state: &AppState) -> Vec<OrgOption> {
             continue;
         }
         asked.push(a.server.clone());
-        let Ok(Some(pat)) = state.secrets.get_async(a.id.clone()).await else {
+        let Ok(Some(pat)) = state.secrets.get(a.id.clone()).await else {
             continue;
         };
         let choices = tokio::time::timeout(

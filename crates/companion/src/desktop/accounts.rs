@@ -194,11 +194,12 @@ pub async fn check_upstreams(state: &AppState) -> Result<Vec<Reachability>, Desk
     for a in accounts {
         let result = match (a.kind, a.status) {
             (AccountKind::Spor, AccountStatus::Valid) => {
-                match state.secrets.get_async(a.id.clone()).await? {
+                match state.secrets.get(a.id.clone()).await? {
                     Some(pat) => state.upstream.me(&a.server, &pat).await.map(|_| ()),
                     None => Err(UpstreamError::Rejected {
                         status: 401,
                         message: "the token is missing from the keychain".into(),
+                        reason: RejectReason::Refused,
                     }),
                 }
             }
@@ -208,9 +209,9 @@ pub async fn check_upstreams(state: &AppState) -> Result<Vec<Reachability>, Desk
             Ok(()) => (true, None),
             Err(UpstreamError::Rejected {
                 status: 401,
-                message,
+                reason,
+                ..
             }) => {
-                let reason = crate::upstream::reject_reason_of(&message);
                 accounts::reject(state, &a.id, reason).await?;
                 (true, None)
             }

@@ -67,9 +67,8 @@ pub struct HostView {
     pub host: Host,
     /// Product name.
     pub name: &'static str,
-    /// `connected`, `not-connected`, `outdated` (a `spor` entry for another
-    /// address), `unavailable` (Claude Code not installed) or `error`.
-    pub state: &'static str,
+    /// Whether it is connected, as far as can be told.
+    pub state: HostState,
     /// The config file (hosts configured by a file).
     pub file: Option<String>,
     /// The command to run by hand (Claude Code).
@@ -78,11 +77,49 @@ pub struct HostView {
     pub message: Option<String>,
 }
 
-fn state_name(state: ConnectState) -> &'static str {
-    match state {
-        ConnectState::Connected => "connected",
-        ConnectState::NotConnected => "not-connected",
-        ConnectState::Outdated => "outdated",
+/// A host's row state as the window shows it (kebab-case on the wire).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostState {
+    /// Our entry is there, exactly as we would write it.
+    Connected,
+    /// No `spor` entry.
+    NotConnected,
+    /// A `spor` entry for another address or program.
+    Outdated,
+    /// Claude Code is not installed.
+    Unavailable,
+    /// The configuration could not be read.
+    Error,
+}
+
+impl HostState {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::NotConnected => "not-connected",
+            Self::Outdated => "outdated",
+            Self::Unavailable => "unavailable",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl From<ConnectState> for HostState {
+    fn from(s: ConnectState) -> Self {
+        match s {
+            ConnectState::Connected => Self::Connected,
+            ConnectState::NotConnected => Self::NotConnected,
+            ConnectState::Outdated => Self::Outdated,
+        }
+    }
+}
+
+/// Compares with a wire name, so `state == "connected"` reads as it says.
+impl PartialEq<&str> for HostState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -97,27 +134,27 @@ async fn host_view(connector: &Connector, host: Host, server: &ServerStatus) -> 
     let mut view = HostView {
         host,
         name: host.name(),
-        state: "not-connected",
+        state: HostState::NotConnected,
         file: None,
         command: (host == Host::ClaudeCode).then(|| plan.claude_command()),
         message: None,
     };
     let Some(places) = connector.places.as_ref() else {
-        view.state = "error";
+        view.state = HostState::Error;
         view.message = Some(sentence(&ConnectError::NoHome.to_string()));
         return view;
     };
     view.file = plan.config_file(places).map(|p| p.display().to_string());
     if host == Host::ClaudeCode && connector.claude.is_none() {
-        view.state = "unavailable";
+        view.state = HostState::Unavailable;
         view.message =
             Some("The claude command was not found. Run this in a terminal instead:".into());
         return view;
     }
     match connect::state(&plan, places, connector.claude.as_ref()).await {
-        Ok(state) => view.state = state_name(state),
+        Ok(state) => view.state = state.into(),
         Err(e) => {
-            view.state = "error";
+            view.state = HostState::Error;
             view.message = Some(sentence(&e.to_string()));
         }
     }

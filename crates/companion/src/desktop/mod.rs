@@ -21,7 +21,8 @@ pub use accounts::{
 };
 pub use assistants::{activity, disconnect, ActivityView, AssistantView};
 pub use connect::{
-    claude_command, connect_host, connect_hosts, ConnectAction, ConnectedView, Connector, HostView,
+    claude_command, connect_host, connect_hosts, ConnectAction, ConnectedView, Connector,
+    HostState, HostView,
 };
 pub use consent::{approve, consent_view, deny, ConsentView, OptionView, PendingView};
 pub use error::DesktopError;

@@ -94,7 +94,7 @@ impl PatCache {
         if let Some(p) = self.cached(account) {
             return Some(p);
         }
-        let pat = match secrets.get_async(account.id.clone()).await {
+        let pat = match secrets.get(account.id.clone()).await {
             Ok(Some(p)) if tokens::hash(p.expose()) == account.pat_hash => p,
             Ok(_) => return None,
             Err(e) => {

@@ -90,7 +90,7 @@ pub enum SecretError {
 
 /// A place to keep one secret per account id. Calls block: run them off the
 /// async runtime (see
-/// [`SecretStore::get_async`](crate::secrets::SecretStore::get_async)).
+/// [`SecretStore::get`](crate::secrets::SecretStore::get)).
 pub trait SecretBackend: Send + Sync + 'static {
     /// Reads the secret for `account`, `None` if there is none.
     fn get(&self, account: &str) -> Result<Option<Sensitive<String>>, SecretError>;

@@ -51,46 +51,43 @@ impl SecretStore {
         self.0.describe()
     }
 
-    /// Blocking read.
-    pub fn get(&self, account: &str) -> Result<Option<Sensitive<String>>, SecretError> {
+    /// Blocking read (off the async runtime only: CLI set-up, tests).
+    pub fn get_blocking(&self, account: &str) -> Result<Option<Sensitive<String>>, SecretError> {
         self.0.get(account)
     }
 
-    /// Blocking write.
-    pub fn set(&self, account: &str, secret: &Sensitive<String>) -> Result<(), SecretError> {
+    /// Blocking write (off the async runtime only).
+    pub fn set_blocking(
+        &self,
+        account: &str,
+        secret: &Sensitive<String>,
+    ) -> Result<(), SecretError> {
         self.0.set(account, secret)
     }
 
-    /// Blocking delete.
-    pub fn delete(&self, account: &str) -> Result<(), SecretError> {
+    /// Blocking delete (off the async runtime only).
+    pub fn delete_blocking(&self, account: &str) -> Result<(), SecretError> {
         self.0.delete(account)
     }
 
-    /// Read on the blocking pool.
-    pub async fn get_async(
-        &self,
-        account: String,
-    ) -> Result<Option<Sensitive<String>>, SecretError> {
+    /// Reads, on the blocking pool (as `Store::call` does).
+    pub async fn get(&self, account: String) -> Result<Option<Sensitive<String>>, SecretError> {
         let b = self.0.clone();
         tokio::task::spawn_blocking(move || b.get(&account))
             .await
             .map_err(|_| SecretError::Join)?
     }
 
-    /// Write on the blocking pool.
-    pub async fn set_async(
-        &self,
-        account: String,
-        secret: Sensitive<String>,
-    ) -> Result<(), SecretError> {
+    /// Writes, on the blocking pool.
+    pub async fn set(&self, account: String, secret: Sensitive<String>) -> Result<(), SecretError> {
         let b = self.0.clone();
         tokio::task::spawn_blocking(move || b.set(&account, &secret))
             .await
             .map_err(|_| SecretError::Join)?
     }
 
-    /// Delete on the blocking pool.
-    pub async fn delete_async(&self, account: String) -> Result<(), SecretError> {
+    /// Deletes, on the blocking pool.
+    pub async fn delete(&self, account: String) -> Result<(), SecretError> {
         let b = self.0.clone();
         tokio::task::spawn_blocking(move || b.delete(&account))
             .await

@@ -9,23 +9,21 @@ use url::Url;
 use crate::host::is_on_this_machine;
 use crate::http_body::{read_prefix, read_whole, BodyError};
 use crate::sensitive::Sensitive;
+use crate::store::RejectReason;
 
 /// Reads why a server refused a token from its error body (Spor's
-/// `{"error":{"code","message"}}`); anything unreadable counts as refused.
-pub fn reject_reason(body: &[u8]) -> crate::store::RejectReason {
+/// `{"error":{"code","message"}}`, whose code or message names an expired
+/// token); anything unreadable counts as refused. The one place a refusal
+/// is classified: the REST client and the gateway both read bodies here.
+pub fn reject_reason(body: &[u8]) -> RejectReason {
     let text = match serde_json::from_slice::<ErrorEnvelope>(body) {
         Ok(env) => format!("{} {}", env.error.code, env.error.message),
         Err(_) => String::from_utf8_lossy(body).into_owned(),
     };
-    reject_reason_of(&text)
-}
-
-/// The same, from an already extracted message.
-pub fn reject_reason_of(message: &str) -> crate::store::RejectReason {
-    if message.to_ascii_lowercase().contains("expired") {
-        crate::store::RejectReason::Expired
+    if text.to_ascii_lowercase().contains("expired") {
+        RejectReason::Expired
     } else {
-        crate::store::RejectReason::Refused
+        RejectReason::Refused
     }
 }
 
@@ -56,6 +54,8 @@ pub enum UpstreamError {
         status: u16,
         /// The server's own explanation.
         message: String,
+        /// Whether it said the token expired, read from its answer.
+        reason: RejectReason,
     },
     /// 404 from the server.
     #[error("not found on the server: {0}")]
@@ -285,7 +285,11 @@ impl Upstream {
             message
         };
         Err(match status {
-            401 | 403 => UpstreamError::Rejected { status, message },
+            401 | 403 => UpstreamError::Rejected {
+                status,
+                message,
+                reason: reject_reason(&body),
+            },
             404 => UpstreamError::NotFound(message),
             429 => UpstreamError::RateLimited { retry_after },
             _ => UpstreamError::Server { status, message },

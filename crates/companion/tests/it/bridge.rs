@@ -49,7 +49,7 @@ fn put(h: &Harness, store: &MemoryStore, client_id: &str, t: &Tokens, expires_at
         "expires_at": expires_at,
     });
     SecretStore::new(store.clone())
-        .set(&key(h), &Sensitive::new(v.to_string()))
+        .set_blocking(&key(h), &Sensitive::new(v.to_string()))
         .expect("store");
 }
 

@@ -112,7 +112,7 @@ impl CredentialStore {
 
     /// The stored credentials, or empty ones when there are none.
     pub(super) async fn load(&self) -> Result<Credentials, AuthError> {
-        let Some(raw) = self.store.get_async(self.key.clone()).await? else {
+        let Some(raw) = self.store.get(self.key.clone()).await? else {
             return Ok(Credentials::default());
         };
         // An unreadable entry is as good as none: the next step rewrites it.
@@ -141,14 +141,14 @@ impl CredentialStore {
         let json = serde_json::to_string(&stored)
             .map_err(|e| AuthError::Token(format!("cannot encode credentials: {e}")))?;
         self.store
-            .set_async(self.key.clone(), Sensitive::new(json))
+            .set(self.key.clone(), Sensitive::new(json))
             .await?;
         Ok(())
     }
 
     /// Removes the entry.
     pub(super) async fn delete(&self) -> Result<(), AuthError> {
-        self.store.delete_async(self.key.clone()).await?;
+        self.store.delete(self.key.clone()).await?;
         Ok(())
     }
 }

@@ -62,7 +62,7 @@ impl Harness {
             .expect("upsert account");
         self.state
             .secrets
-            .set(id, &Sensitive::new(pat.to_string()))
+            .set_blocking(id, &Sensitive::new(pat.to_string()))
             .expect("store PAT");
     }
 
