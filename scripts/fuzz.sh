@@ -50,7 +50,7 @@ if ! [[ "$SECONDS_PER_TARGET" =~ ^[0-9]+$ ]] || [[ "$SECONDS_PER_TARGET" -lt 1 ]
   echo "fuzz.sh: SECONDS_PER_TARGET must be a positive integer, not '$SECONDS_PER_TARGET'" >&2
   exit 2
 fi
-ALL_TARGETS=(redirect_uri authorize_query dcr_json token_form bearer_header jsonrpc_peek)
+ALL_TARGETS=(redirect_uri authorize_query dcr_json token_form bearer_header jsonrpc_peek jsonc_edit)
 read -r -a TARGETS <<<"${FUZZ_TARGETS:-${ALL_TARGETS[*]}}"
 
 log() { printf '[fuzz] %s\n' "$*"; }

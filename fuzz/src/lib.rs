@@ -82,3 +82,149 @@ pub fn is_our_resource(r: &str) -> bool {
         && u.username().is_empty()
         && u.password().is_none()
 }
+
+/// JSONC as VS Code writes it, turned into strict JSON for serde_json to
+/// judge: `//` comments (to the end of the line) and `/* */` comments become
+/// a space, and a comma that follows a value and comes right before `}` or
+/// `]` is dropped. `None` when a `/*` is never closed. Strings are skipped
+/// whole, so comment markers and commas inside them stay.
+pub fn jsonc_to_json(src: &str) -> Option<String> {
+    let no_comments = strip_comments(src)?;
+    Some(strip_trailing_commas(&no_comments))
+}
+
+fn strip_comments(src: &str) -> Option<String> {
+    let mut out = String::with_capacity(src.len());
+    let mut rest = src;
+    while let Some(c) = rest.chars().next() {
+        if c == '"' {
+            let len = string_len(rest);
+            out.push_str(&rest[..len]);
+            rest = &rest[len..];
+        } else if let Some(after) = rest.strip_prefix("//") {
+            // The line break stays: it is whitespace either way.
+            rest = &after[after.find('\n').unwrap_or(after.len())..];
+            out.push(' ');
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = &after[after.find("*/")? + 2..];
+            out.push(' ');
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    Some(out)
+}
+
+/// Length in bytes of the string literal `s` starts with (to its closing
+/// quote, or to the end when it has none).
+fn string_len(s: &str) -> usize {
+    let mut escaped = false;
+    for (i, c) in s.char_indices().skip(1) {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => return i + 1,
+            _ => {}
+        }
+    }
+    s.len()
+}
+
+fn strip_trailing_commas(src: &str) -> String {
+    let is_ws = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
+    let mut out = String::with_capacity(src.len());
+    let mut rest = src;
+    while let Some(c) = rest.chars().next() {
+        if c == '"' {
+            let len = string_len(rest);
+            out.push_str(&rest[..len]);
+            rest = &rest[len..];
+            continue;
+        }
+        rest = &rest[c.len_utf8()..];
+        if c == ',' {
+            let next = rest.trim_start_matches(is_ws).chars().next();
+            let prev = out.trim_end_matches(is_ws).chars().last();
+            // Only a comma after a value: `[,]` and `{,}` stay (and stay wrong).
+            let after_value = prev.is_some_and(|p| !matches!(p, '[' | '{' | ',' | ':'));
+            if matches!(next, Some('}' | ']')) && after_value {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// serde_json's reading of a JSON text as a value, or `None` when it is not
+/// JSON, cannot be held (numbers out of range, lone surrogates) or repeats a
+/// name inside an object: a `Value` would keep only the last of those, so
+/// it could not say what a document with them means.
+pub fn json_without_repeats(json: &str) -> Option<serde_json::Value> {
+    serde_json::from_str::<NoRepeats>(json).ok().map(|v| v.0)
+}
+
+struct NoRepeats(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for NoRepeats {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoRepeatsVisitor).map(NoRepeats)
+    }
+}
+
+struct NoRepeatsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NoRepeatsVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON without repeated names")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(NoRepeats(v)) = a.next_element()? {
+            items.push(v);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        let mut map = serde_json::Map::new();
+        while let Some((k, NoRepeats(v))) = a.next_entry::<String, NoRepeats>()? {
+            if map.insert(k, v).is_some() {
+                return Err(serde::de::Error::custom("a name is repeated"));
+            }
+        }
+        Ok(serde_json::Value::Object(map))
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::jsonc;
+use spor_wire::jsonc;
 
 /// The name of our entry in every host's configuration.
 pub const ENTRY_NAME: &str = "spor";

@@ -8,7 +8,6 @@
 pub mod claude_code;
 mod error;
 mod file;
-pub mod jsonc;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -18,7 +17,9 @@ use serde::{Deserialize, Serialize};
 pub use claude_code::ClaudeCli;
 pub use error::{ConnectError, ENTRY_NAME};
 pub use file::{backup_path, BACKUP_SUFFIX};
-use jsonc::{Lookup, Syntax, Tree, Upsert};
+// The JSON/JSONC editor is pure, so it lives in spor_wire, where the fuzz
+// build can drive it.
+use spor_wire::jsonc::{self, Lookup, Syntax, Tree, Upsert};
 
 /// An assistant we know how to connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
