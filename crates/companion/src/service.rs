@@ -35,16 +35,16 @@ pub enum StartError {
     Control(#[from] ControlError),
 }
 
-/// The server and control socket of one companion, until [`Service::stop`].
+/// The server and control socket of one companion, until [`Companion::stop`].
 #[derive(Debug)]
-pub struct Service {
+pub struct Companion {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
     control: Option<JoinHandle<()>>,
 }
 
-impl Service {
+impl Companion {
     /// Binds `listen` and the control socket of the state's data dir, then
     /// serves both in the background. Nothing is left bound on failure.
     pub async fn start(state: AppState, listen: SocketAddr) -> Result<Self, StartError> {

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::mcp::Mcp;
 use super::sse;
 use super::stdio::{one_line, Host, MAX_MESSAGE};
+use crate::http_body::{read_whole, BodyError};
 
 /// Writes a JSON or SSE body's messages to the host; returns what
 /// `pick` found in any of them.
@@ -26,13 +27,11 @@ where
     let mut resp = resp;
     let mut found = None;
     if !is_sse {
-        let mut buf = Vec::new();
-        while let Some(c) = resp.chunk().await.map_err(|e| mcp.unreachable(&e))? {
-            if buf.len() + c.len() > MAX_MESSAGE {
-                return Err("Spor Companion sent an answer that is too large".into());
-            }
-            buf.extend_from_slice(&c);
-        }
+        let buf = match read_whole(&mut resp, MAX_MESSAGE, None).await {
+            Ok(buf) => buf,
+            Err(BodyError::Broken(e)) => return Err(mcp.unreachable(&e)),
+            Err(_) => return Err("Spor Companion sent an answer that is too large".into()),
+        };
         if buf.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::args::BridgeError;
+use crate::http_body::read_prefix;
 use crate::sensitive::Sensitive;
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -134,13 +135,9 @@ pub(super) fn session_id(resp: &reqwest::Response) -> Option<String> {
 /// its body gives one.
 pub(super) async fn describe_failure(status: StatusCode, resp: reqwest::Response) -> String {
     let mut resp = resp;
-    let mut buf = Vec::new();
-    while let Ok(Some(c)) = resp.chunk().await {
-        buf.extend_from_slice(&c);
-        if buf.len() > 4096 {
-            break;
-        }
-    }
+    let buf = read_prefix(&mut resp, 4096, |_| false)
+        .await
+        .unwrap_or_default();
     let json: Value = serde_json::from_slice(&buf).unwrap_or(Value::Null);
     let detail = json
         .pointer("/error/message")

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 use spor_wire::oauth::authorize::client_redirect;
 
+use crate::clock::Timestamp;
 use crate::events::Event;
 use crate::sensitive::Sensitive;
 use crate::state::AppState;
@@ -127,16 +128,28 @@ pub async fn approve(
     };
     // If someone else decided meanwhile, their decision stands and our
     // code is never delivered (it expires unused).
+    settle(state, id, &decision, now)?;
+    tracing::info!(request = %id, client = %request.client_id, account = %account_id, "authorization approved");
+    Ok(decision)
+}
+
+/// Records the decision of a waiting request and announces it;
+/// `UnknownRequest` if it is no longer waiting.
+fn settle(
+    state: &AppState,
+    id: &str,
+    decision: &Decision,
+    now: Timestamp,
+) -> Result<(), ConsentError> {
     state
         .consent
         .decide(id, decision.clone(), now)
         .ok_or(ConsentError::UnknownRequest)?;
     state.events.emit(Event::ConsentDecided {
         id: id.to_string(),
-        approved: true,
+        approved: decision.approved,
     });
-    tracing::info!(request = %id, client = %request.client_id, account = %account_id, "authorization approved");
-    Ok(decision)
+    Ok(())
 }
 
 /// Denies a pending request; the browser goes back with `access_denied`.
@@ -158,14 +171,7 @@ pub fn deny(state: &AppState, id: &str) -> Result<Decision, ConsentError> {
         )),
         approved: false,
     };
-    state
-        .consent
-        .decide(id, decision.clone(), now)
-        .ok_or(ConsentError::UnknownRequest)?;
-    state.events.emit(Event::ConsentDecided {
-        id: id.to_string(),
-        approved: false,
-    });
+    settle(state, id, &decision, now)?;
     tracing::info!(request = %id, client = %request.client_id, "authorization denied");
     Ok(decision)
 }

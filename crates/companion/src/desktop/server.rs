@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::error::{sentence, DesktopError};
 use crate::config::{self, Settings};
 use crate::control::ControlError;
-use crate::service::{Service, StartError};
+use crate::service::{Companion, StartError};
 use crate::state::AppState;
 
 /// Where the server is in its life.
@@ -40,11 +40,12 @@ pub struct ServerStatus {
     pub message: Option<String>,
 }
 
-/// The embedded server, restartable on another port.
+/// The window's handle on the app's [`Companion`]: started at launch,
+/// restartable on another port, with the status the window shows.
 #[derive(Debug)]
 pub struct Server {
     state: AppState,
-    inner: tokio::sync::Mutex<(Option<Service>, ServerStatus)>,
+    inner: tokio::sync::Mutex<(Option<Companion>, ServerStatus)>,
 }
 
 impl Server {
@@ -79,7 +80,7 @@ impl Server {
             }
         }
         let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        inner.1 = match Service::start(self.state.clone(), listen).await {
+        inner.1 = match Companion::start(self.state.clone(), listen).await {
             Ok(service) => {
                 let status = ServerStatus {
                     state: ServerState::Running,

@@ -9,7 +9,7 @@ use spor_companion::config::{default_data_dir, Config, ConsentMode};
 use spor_companion::control::{self, Command as Ctl, Reply};
 use spor_companion::secrets::SecretStoreKind;
 use spor_companion::sensitive::Sensitive;
-use spor_companion::service::{Service, StartError};
+use spor_companion::service::{Companion, StartError};
 use spor_companion::state::AppState;
 use spor_companion::store::AccountKind;
 use spor_companion::{accounts, server};
@@ -61,7 +61,7 @@ async fn run_serve(kind: SecretStoreKind, data_dir: PathBuf, serve: ServeArgs) -
     let state = open(kind, data_dir, default_server)?;
     // Before the ready line: whoever reads it may stop us at once.
     let stop = spor_companion::shutdown::signal();
-    let service = match Service::start(state, serve.listen).await {
+    let service = match Companion::start(state, serve.listen).await {
         Ok(s) => s,
         Err(StartError::PortInUse(port)) => bail!(
             "port {port} is already in use by another program; choose another with --listen 127.0.0.1:PORT"

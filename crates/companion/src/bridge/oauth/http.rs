@@ -8,6 +8,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::error::AuthError;
+use crate::http_body::read_whole;
 
 /// Bound on metadata, registration and token responses.
 const MAX_JSON: usize = 256 * 1024;
@@ -42,13 +43,9 @@ fn origin(url: &Url) -> String {
 /// The body as JSON, or `Err` when it is unreadable, too large or not JSON.
 pub(super) async fn read_json(resp: reqwest::Response) -> Result<Value, ()> {
     let mut resp = resp;
-    let mut buf = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|_| ())? {
-        if buf.len() + chunk.len() > MAX_JSON {
-            return Err(());
-        }
-        buf.extend_from_slice(&chunk);
-    }
+    let buf = read_whole(&mut resp, MAX_JSON, None)
+        .await
+        .map_err(|_| ())?;
     serde_json::from_slice(&buf).map_err(|_| ())
 }
 
