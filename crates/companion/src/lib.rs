@@ -20,7 +20,8 @@
 //! - [`state`]: `AppState`, a bundle of the leaf parts every handler shares.
 //! - [`config`]: start-up settings, limits, the data dir, the port.
 //! - [`events`], [`clock`], [`tokens`], [`paste_limit`], [`shutdown`],
-//!   [`http_body`] (bounded reading of response bodies): shared plumbing.
+//!   [`http_body`] (bounded reading of response bodies), [`sse`] (the one
+//!   event-stream parser): shared plumbing.
 //! - [`host`], [`sensitive`]: re-exported from `spor_wire`, the crate of the
 //!   pure parsing and checking steps (which the fuzz targets build alone).
 
@@ -42,6 +43,7 @@ pub mod secrets;
 pub mod server;
 pub mod service;
 pub mod shutdown;
+pub mod sse;
 pub mod state;
 pub mod store;
 pub mod tokens;

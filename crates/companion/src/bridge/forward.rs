@@ -4,9 +4,9 @@
 use serde_json::Value;
 
 use super::mcp::Mcp;
-use super::sse;
 use super::stdio::{one_line, Host, MAX_MESSAGE};
 use crate::http_body::{read_whole, BodyError};
+use crate::sse;
 
 /// Writes a JSON or SSE body's messages to the host; returns what
 /// `pick` found in any of them.

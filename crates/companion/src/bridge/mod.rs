@@ -15,7 +15,6 @@ mod mcp;
 pub mod oauth;
 mod relay;
 mod session;
-pub mod sse;
 mod stdio;
 mod stream;
 

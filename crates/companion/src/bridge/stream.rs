@@ -12,8 +12,8 @@ use tokio::sync::{watch, Mutex};
 use super::mcp::Mcp;
 use super::oauth::OAuthClient;
 use super::session::Session;
-use super::sse;
 use super::stdio::{one_line, Host, MAX_MESSAGE};
+use crate::sse;
 
 /// What a listener needs, cloned out of the relay so it outlives no one.
 pub(super) struct Listener {

@@ -9,6 +9,7 @@ use url::Url;
 use crate::host::is_on_this_machine;
 use crate::http_body::{read_prefix, read_whole, BodyError};
 use crate::sensitive::Sensitive;
+use crate::sse;
 use crate::store::RejectReason;
 
 /// Reads why a server refused a token from its error body (Spor's
@@ -26,6 +27,9 @@ pub fn reject_reason(body: &[u8]) -> RejectReason {
         RejectReason::Refused
     }
 }
+
+/// Most of an MCP server's `initialize` answer read while probing it.
+const PROBE_LIMIT: usize = 1024 * 1024;
 
 /// Errors talking to an upstream. Messages name the cause, never the token.
 #[derive(Debug, thiserror::Error)]
@@ -400,21 +404,23 @@ impl Upstream {
             let text = String::from_utf8_lossy(b);
             text.contains("\"result\"") && text.contains("\n\n")
         };
-        let bytes = read_prefix(&mut resp, 1024 * 1024, first_result)
+        let bytes = read_prefix(&mut resp, PROBE_LIMIT, first_result)
             .await
             .map_err(|_| {
                 UpstreamError::BadResponse(format!(
                     "{mcp_url} did not finish its initialize answer"
                 ))
             })?;
-        let text = String::from_utf8_lossy(&bytes);
         let messages: Vec<serde_json::Value> = if is_sse {
-            text.lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .filter_map(|d| serde_json::from_str(d.trim()).ok())
+            // Only complete events count; a cut last one is not a message.
+            sse::Parser::new(PROBE_LIMIT)
+                .feed(&bytes)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|e| serde_json::from_str(&e.data).ok())
                 .collect()
         } else {
-            serde_json::from_str(&text).into_iter().collect()
+            serde_json::from_slice(&bytes).into_iter().collect()
         };
         if !messages
             .iter()

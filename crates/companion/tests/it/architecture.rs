@@ -29,6 +29,7 @@ const BRIDGE_MAY_USE: &[&str] = &[
     "http_body",
     "secrets",
     "shutdown",
+    "sse",
     "tokens",
 ];
 

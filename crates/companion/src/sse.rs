@@ -1,5 +1,7 @@
 //! An incremental `text/event-stream` parser (the WHATWG rules the MCP
-//! Streamable HTTP transport uses): bytes in, complete events out. Not the
+//! Streamable HTTP transport uses): bytes in, complete events out. The
+//! bridge reads the companion's streams with it, and the REST client the
+//! answer of an MCP server it probes. Not the
 //! `sse-stream` crate: that one has no size bound, and ends the stream on
 //! lines these rules say to ignore.
 
