@@ -77,9 +77,8 @@ pub struct HostView {
     pub message: Option<String>,
 }
 
-/// A host's row state as the window shows it (kebab-case on the wire).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
+/// A host's row state as the window shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostState {
     /// Our entry is there, exactly as we would write it.
     Connected,
@@ -113,6 +112,13 @@ impl From<ConnectState> for HostState {
             ConnectState::NotConnected => Self::NotConnected,
             ConnectState::Outdated => Self::Outdated,
         }
+    }
+}
+
+/// Serialized as its wire name ([`HostState::as_str`], the one spelling).
+impl Serialize for HostState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

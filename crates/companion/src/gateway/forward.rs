@@ -125,7 +125,7 @@ pub async fn handle(
     let mut resp = match send(&state, &account, upstream).await {
         Ok(r) => r,
         Err(e) => {
-            log.end(e.outcome().unwrap_or(CallOutcome::Unreachable), None);
+            log.fail(&e);
             return fail(e);
         }
     };
@@ -133,7 +133,7 @@ pub async fn handle(
     log.status = Some(status);
 
     if status == 401 {
-        log.end(CallOutcome::Rejected, Some(status));
+        log.end(CallOutcome::Rejected);
         reject_account(&state, &account, resp).await;
         return challenge(
             &host,
@@ -145,7 +145,7 @@ pub async fn handle(
             url: account.mcp_url.clone(),
             status,
         };
-        log.end(CallOutcome::Http(status), Some(status));
+        log.fail(&e);
         return fail(e);
     }
     if !(200..300).contains(&status) {
@@ -167,10 +167,7 @@ pub async fn handle(
         match read_answer(&mut resp, idle, &account.mcp_url).await {
             Ok(bytes) => Some(bytes),
             Err(e) => {
-                log.end(
-                    e.outcome().unwrap_or(CallOutcome::StreamBroken),
-                    Some(status),
-                );
+                log.fail(&e);
                 return fail(e);
             }
         }

@@ -5,6 +5,7 @@
 use spor_wire::peek::Peek;
 use tokio::time::Instant;
 
+use super::error::GatewayError;
 use super::state::Principal;
 use crate::state::AppState;
 use crate::store::{CallOutcome, CallRecord};
@@ -45,9 +46,16 @@ impl PendingLog {
     }
 
     /// Logs the calls now, as ended with `outcome`.
-    pub(super) fn end(mut self, outcome: CallOutcome, status: Option<u16>) {
+    pub(super) fn end(mut self, outcome: CallOutcome) {
         self.outcome = outcome;
-        self.status = status;
+    }
+
+    /// Logs the calls now, as ended by `e` (unless `e` is one the call log
+    /// does not record, when the outcome so far stands).
+    pub(super) fn fail(self, e: &GatewayError) {
+        if let Some(outcome) = e.outcome() {
+            self.end(outcome);
+        }
     }
 }
 
