@@ -1,7 +1,11 @@
 //! Spor Companion core, with no GUI dependencies: everything the headless
 //! daemon, the desktop shell and the tests share.
 //!
-//! - [`server`]: router assembly, the loopback (Host/Origin) guard, `serve`.
+//! - [`server`]: router assembly, the peer (OS user) and loopback
+//!   (Host/Origin) guards, `serve`.
+//! - [`listener`]: the port on both loopback families; each connection's ends.
+//! - [`peer`]: which OS user and program is at the other end of a loopback
+//!   socket, and who listens on a port.
 //! - [`oauth`]: the OAuth 2.1 authorization server (metadata, registration,
 //!   authorize + consent page, token, revoke, PKCE, redirect-URI rules).
 //! - [`consent`]: pending authorization requests and their approve/deny.
@@ -37,8 +41,10 @@ pub mod events;
 pub mod gateway;
 pub mod grants;
 pub mod http_body;
+pub mod listener;
 pub mod oauth;
 pub mod paste_limit;
+pub mod peer;
 pub mod secrets;
 pub mod server;
 pub mod service;

@@ -1,28 +1,24 @@
-//! Router assembly, the loopback guard and `serve`: the single entry point
-//! the daemon, the desktop app and the tests all call.
+//! Router assembly, the guards and `serve`: the single entry point the
+//! daemon, the desktop app and the tests all call. The peer guard admits
+//! only connections from the companion's own OS user; the loopback guard
+//! stops DNS rebinding and cross-origin pages.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt as _;
 use axum::{Json, Router};
-use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::gateway;
 use crate::host::{is_loopback_name, LocalHost};
+use crate::listener::{Loopback, Peer};
 use crate::oauth;
+use crate::peer::Owner;
 use crate::state::AppState;
-
-/// Whether `addr` is a loopback address we may listen on.
-pub fn is_loopback(addr: &SocketAddr) -> bool {
-    addr.ip().is_loopback()
-}
 
 fn refuse(status: StatusCode, why: &str) -> Response {
     (
@@ -85,6 +81,39 @@ async fn loopback_guard(State(port): State<u16>, mut req: Request, next: Next) -
     next.run(req).await
 }
 
+/// Loopback is shared by every OS user of the machine: only the companion's
+/// own user gets past this, before any route runs. Other users learn
+/// nothing but the refusal; the connection closes after it.
+async fn peer_guard(mut req: Request, next: Next) -> Response {
+    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<Peer>>().cloned() else {
+        // Served without our listener: nobody to vouch for the caller.
+        return refuse_peer("the companion cannot tell who is connecting");
+    };
+    match peer.owner().await {
+        Owner::Same | Owner::Unchecked => {
+            req.extensions_mut().insert(peer);
+            next.run(req).await
+        }
+        Owner::Other(uid) => {
+            tracing::warn!(uid, remote = %peer.remote, "refused a connection from another OS user");
+            refuse_peer("this Spor Companion belongs to another user of this computer")
+        }
+        Owner::Unknown => {
+            tracing::warn!(remote = %peer.remote, "refused a connection whose OS user could not be determined");
+            refuse_peer("the companion could not tell which user of this computer is connecting")
+        }
+    }
+}
+
+fn refuse_peer(why: &str) -> Response {
+    let mut resp = refuse(StatusCode::FORBIDDEN, why);
+    resp.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
 /// Logs method, path (never the query: it can hold codes and state),
 /// status and time.
 async fn access_log(req: Request, next: Next) -> Response {
@@ -112,12 +141,13 @@ pub fn router(state: AppState, port: u16) -> Router {
         .fallback(not_found)
         .with_state(state)
         .layer(middleware::from_fn_with_state(port, loopback_guard))
+        .layer(middleware::from_fn(peer_guard))
         .layer(middleware::from_fn(access_log))
 }
 
 /// Serves on an already bound listener until `shutdown` resolves.
 pub async fn serve(
-    listener: TcpListener,
+    listener: Loopback,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -141,12 +171,7 @@ pub async fn serve(
         shutdown.await;
         gateway.end_all();
     };
-    // Responses go out in small writes (SSE events, chunk ends); with Nagle's
-    // algorithm on, each waits for the client's delayed ACK (~40 ms).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let result = axum::serve(listener, app)
+    let result = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
         .with_graceful_shutdown(shutdown)
         .await;
     // Every response is finished now; write what they logged before going.

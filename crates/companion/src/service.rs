@@ -8,28 +8,16 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::control::ControlError;
+use crate::listener::{BindError, Loopback};
 use crate::server;
 use crate::state::AppState;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// Only loopback addresses are served.
-    #[error(
-        "refusing to listen on {0}: Spor Companion only listens on loopback (127.0.0.1 or [::1])"
-    )]
-    NotLoopback(SocketAddr),
-    /// Another program holds the port.
-    #[error("port {0} is already in use by another program")]
-    PortInUse(u16),
-    /// Any other reason the port could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        /// Where.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// The port could not be bound on both loopback families.
+    #[error(transparent)]
+    Bind(#[from] BindError),
     /// The control socket could not be set up (e.g. another daemon runs).
     #[error(transparent)]
     Control(#[from] ControlError),
@@ -45,26 +33,16 @@ pub struct Companion {
 }
 
 impl Companion {
-    /// Binds `listen` and the control socket of the state's data dir, then
-    /// serves both in the background. Nothing is left bound on failure.
+    /// Binds `listen` (and its port on the other loopback family) and the
+    /// control socket of the state's data dir, then serves both in the
+    /// background. Nothing is left bound on failure.
     pub async fn start(state: AppState, listen: SocketAddr) -> Result<Self, StartError> {
-        if !server::is_loopback(&listen) {
-            return Err(StartError::NotLoopback(listen));
-        }
-        let listener =
-            tokio::net::TcpListener::bind(listen)
-                .await
-                .map_err(|source| match source.kind() {
-                    std::io::ErrorKind::AddrInUse => StartError::PortInUse(listen.port()),
-                    _ => StartError::Listen {
-                        addr: listen,
-                        source,
-                    },
-                })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        let listener = Loopback::bind(listen).await?;
+        let addr = listener.local_addr().map_err(|source| BindError::Io {
             addr: listen,
             source,
         })?;
+        let addrs = listener.addrs();
         let (stop, stop_rx) = watch::channel(false);
         let wait = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
@@ -84,7 +62,7 @@ impl Companion {
         #[cfg(not(unix))]
         let control = None;
 
-        tracing::info!(%addr, data_dir = %state.config.data_dir.display(), secret_store = %state.secrets.describe(), "serving");
+        tracing::info!(%addr, ?addrs, data_dir = %state.config.data_dir.display(), secret_store = %state.secrets.describe(), "serving");
         let http = tokio::spawn(server::serve(listener, state, wait(stop_rx)));
         Ok(Self {
             addr,

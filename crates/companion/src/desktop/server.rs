@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::error::{sentence, DesktopError};
 use crate::config::{self, Settings};
 use crate::control::ControlError;
+use crate::listener::BindError;
 use crate::service::{Companion, StartError};
 use crate::state::AppState;
 
@@ -93,9 +94,9 @@ impl Server {
             }
             Err(e) => {
                 let (state, message) = match &e {
-                    StartError::PortInUse(p) => (
+                    StartError::Bind(BindError::InUse { addr, holder }) => (
                         ServerState::PortInUse,
-                        format!("Port {p} is in use by another program. Choose another port, or quit that program and try again."),
+                        format!("Port {} is in use on {} by {holder}. Choose another port, or quit that program and try again.", addr.port(), addr.ip()),
                     ),
                     StartError::Control(ControlError::AlreadyRunning(dir)) => (
                         ServerState::Failed,

@@ -4,15 +4,16 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use spor_companion::accounts;
 use spor_companion::clock::rfc3339;
 use spor_companion::config::{default_data_dir, Config, ConsentMode};
 use spor_companion::control::{self, Command as Ctl, Reply};
+use spor_companion::listener::BindError;
 use spor_companion::secrets::SecretStoreKind;
 use spor_companion::sensitive::Sensitive;
 use spor_companion::service::{Companion, StartError};
 use spor_companion::state::AppState;
 use spor_companion::store::AccountKind;
-use spor_companion::{accounts, server};
 
 use crate::cli::{AccountCommand, Args, Command, ConsentCommand, GrantsCommand, ServeArgs};
 
@@ -51,8 +52,8 @@ fn open(
 
 async fn run_serve(kind: SecretStoreKind, data_dir: PathBuf, serve: ServeArgs) -> Result<()> {
     // Checked before the data dir is opened, so a bad address creates nothing.
-    if !server::is_loopback(&serve.listen) {
-        return Err(StartError::NotLoopback(serve.listen).into());
+    if !serve.listen.ip().is_loopback() {
+        return Err(BindError::NotLoopback(serve.listen).into());
     }
     let default_server = match serve.server.as_deref() {
         Some(s) => Some(spor_companion::upstream::normalize_server_url(s)?),
@@ -63,9 +64,9 @@ async fn run_serve(kind: SecretStoreKind, data_dir: PathBuf, serve: ServeArgs) -
     let stop = spor_companion::shutdown::signal();
     let service = match Companion::start(state, serve.listen).await {
         Ok(s) => s,
-        Err(StartError::PortInUse(port)) => bail!(
-            "port {port} is already in use by another program; choose another with --listen 127.0.0.1:PORT"
-        ),
+        Err(StartError::Bind(e @ BindError::InUse { .. })) => {
+            bail!("{e}; choose another port with --listen 127.0.0.1:PORT")
+        }
         Err(e) => return Err(e.into()),
     };
     let mut out = std::io::stdout();

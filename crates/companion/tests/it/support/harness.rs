@@ -10,12 +10,12 @@ use std::time::Duration;
 use spor_companion::clock::FakeClock;
 use spor_companion::config::{Config, ConsentMode, Limits};
 use spor_companion::gateway::Gateway;
+use spor_companion::listener::Loopback;
 use spor_companion::secrets::{MemoryStore, SecretStore};
 use spor_companion::server;
 use spor_companion::state::AppState;
 use spor_companion::store::Store;
 use tempfile::TempDir;
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use super::http::{Params, Reply};
@@ -94,7 +94,9 @@ impl Harness {
         // Short, so a stalled upstream is given up on quickly.
         state.gateway = gateway;
         state.limits = limits;
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = Loopback::bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
         let port = listener.local_addr().expect("address").port();
         let (stop, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, state.clone(), async {
