@@ -180,11 +180,18 @@ function render() {
     h('span', { class: 'tag', title: 'Assistants choose their own names; Spor Companion cannot verify them.', text: 'name as stated by the app' }),
     ' wants to use your Spor account.'));
 
+  const who = v.requester || {};
   scroll.appendChild(h('dl', { class: 'facts' },
+    h('dt', null, 'Program'),
+    h('dd', { id: 'consent-program', title: 'As the operating system reports it, not as the assistant claims.' }, who.program || 'unknown program'),
     h('dt', null, 'Returns to'),
-    h('dd', null, h('code', { class: 'mono', text: v.redirectHost || '' })),
+    h('dd', null, h('code', { class: 'mono', text: v.redirectHost || '' }),
+      who.listener ? h('span', { id: 'consent-listener', class: 'listener', text: ` · held by ${who.listener}` }) : null),
     h('dt', null, 'Access'),
     h('dd', null, "Read and write your team graph through Spor's tools, as you.")));
+  for (const w of who.warnings || []) {
+    scroll.appendChild(h('p', { class: 'form-note requester-warning', role: 'alert', 'data-warning': w.kind }, icon('alert'), h('span', { text: w.message })));
+  }
 
   if (firstTime) {
     const rejected = (v.options || []).some((o) => o.rejected);

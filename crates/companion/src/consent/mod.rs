@@ -3,6 +3,7 @@
 //! the refusal; and the organization picker both consents show.
 
 pub mod pending;
+pub mod requester;
 
 use std::time::Duration;
 

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use super::requester::Requester;
 use crate::clock::Timestamp;
 use crate::events::{Event, Events};
 use crate::sensitive::Sensitive;
@@ -46,6 +47,8 @@ pub struct PendingRequest {
     pub created_at: Timestamp,
     /// Ties the page's forms to this request.
     pub csrf: Sensitive<String>,
+    /// The programs behind the request, as the OS tells.
+    pub requester: Requester,
 }
 
 /// A pending request as lists show it (no secrets).
@@ -61,6 +64,8 @@ pub struct PendingSummary {
     pub redirect_host: String,
     /// When it arrived.
     pub created_at: Timestamp,
+    /// The programs behind it, as the OS tells.
+    pub requester: Requester,
 }
 
 /// Where a decided request sends the browser.
@@ -161,6 +166,7 @@ impl Consent {
                     client_name: r.client_name.clone(),
                     redirect_host: r.redirect_host.clone(),
                     created_at: r.created_at,
+                    requester: r.requester.clone(),
                 }),
                 _ => None,
             })

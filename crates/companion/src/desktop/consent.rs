@@ -7,6 +7,7 @@ use super::accounts::host_of;
 use super::error::DesktopError;
 use crate::accounts;
 use crate::clock::rfc3339;
+use crate::consent::requester::{Requester, Warning};
 use crate::consent::{self, ConsentError, OrgOption, PENDING_TTL};
 use crate::state::AppState;
 
@@ -22,6 +23,8 @@ pub struct PendingView {
     pub redirect_host: String,
     /// When it arrived.
     pub created_at: String,
+    /// The programs behind it, as the OS tells.
+    pub requester: Requester,
 }
 
 /// The requests waiting now, oldest first.
@@ -35,6 +38,7 @@ pub(super) fn pending_views(state: &AppState) -> Vec<PendingView> {
             client_name: p.client_name,
             redirect_host: p.redirect_host,
             created_at: rfc3339(p.created_at),
+            requester: p.requester,
         })
         .collect()
 }
@@ -91,6 +95,30 @@ pub struct ConsentView {
     pub known_server: Option<String>,
     /// No usable account: ask for a token first.
     pub needs_token: bool,
+    /// The programs behind the request, as the OS tells.
+    pub requester: RequesterView,
+}
+
+/// The programs behind a request, in the words the window shows.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequesterView {
+    /// The registering program ("unknown program" when the OS gave no answer).
+    pub program: String,
+    /// Who listens on the redirect port, for a loopback redirect.
+    pub listener: Option<String>,
+    /// What does not add up.
+    pub warnings: Vec<Warning>,
+}
+
+impl From<&Requester> for RequesterView {
+    fn from(r: &Requester) -> Self {
+        Self {
+            program: r.registered_by_text(),
+            listener: r.listener_text(),
+            warnings: r.warnings.clone(),
+        }
+    }
 }
 
 /// The consent view for a pending request.
@@ -108,6 +136,7 @@ pub async fn consent_view(state: &AppState, id: &str) -> Result<ConsentView, Des
         .iter()
         .any(|o| o.account_id.is_some() && !o.rejected);
     Ok(ConsentView {
+        requester: RequesterView::from(&request.requester),
         id: request.id,
         client_name: request.client_name,
         redirect_host: request.redirect_host,

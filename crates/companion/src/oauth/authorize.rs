@@ -16,7 +16,7 @@ use spor_wire::oauth::{param, parse_params};
 use super::consent_page::{self, PageModel};
 use crate::accounts::{self, AccountError};
 use crate::config::ConsentMode;
-use crate::consent::{self, ConsentError, PendingRequest};
+use crate::consent::{self, requester, ConsentError, PendingRequest};
 use crate::host::LocalHost;
 use crate::sensitive::Sensitive;
 use crate::state::AppState;
@@ -99,6 +99,7 @@ pub async fn authorize(
         Err((code, description)) => return fail(code, &description),
     };
 
+    let requester = requester::inspect(client.registered_by.clone(), &redirect_uri).await;
     let now = state.now();
     let request = PendingRequest {
         id: tokens::random_b64(16),
@@ -114,6 +115,7 @@ pub async fn authorize(
         issuer: issuer.clone(),
         created_at: now,
         csrf: Sensitive::new(tokens::random_b64(24)),
+        requester,
     };
     let id = request.id.clone();
     tracing::info!(

@@ -5,6 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::config::ConsentMode;
+use crate::consent::requester::Requester;
 use crate::consent::{OrgOption, PendingRequest};
 
 /// Where the page's script is served.
@@ -138,10 +139,13 @@ pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
         "<h1>Connect an assistant</h1>\
          <p class=\"lead\"><strong>{name}</strong> <span class=\"tag\">name as stated by the app</span> \
          wants to use your Spor account.</p>\
-         <dl class=\"facts\"><dt>Returns to</dt><dd><code>{host}</code></dd>\
-         <dt>Access</dt><dd>Read and write your team graph through Spor's tools, as you.</dd></dl>",
+         <dl class=\"facts\">{program}<dt>Returns to</dt><dd><code>{host}</code>{listener}</dd>\
+         <dt>Access</dt><dd>Read and write your team graph through Spor's tools, as you.</dd></dl>{warnings}",
         name = esc(&r.client_name),
         host = esc(&r.redirect_host),
+        program = program_fact(&r.requester),
+        listener = listener_fact(&r.requester),
+        warnings = requester_warnings(&r.requester),
     );
     if let Some(e) = &m.error {
         inner.push_str(&format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)));
@@ -234,6 +238,38 @@ pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
         shell("Connect an assistant", &main_attrs, &inner),
         origin_of(&r.redirect_uri),
     )
+}
+
+/// The program that registered the client, as the OS told.
+fn program_fact(r: &Requester) -> String {
+    format!(
+        "<dt>Program</dt><dd class=\"program\">{}</dd>",
+        esc(&r.registered_by_text())
+    )
+}
+
+/// Who listens where the code goes, after the redirect host.
+fn listener_fact(r: &Requester) -> String {
+    match r.listener_text() {
+        Some(t) => format!(
+            "<br><span class=\"muted small listener\">held by {}</span>",
+            esc(&t)
+        ),
+        None => String::new(),
+    }
+}
+
+fn requester_warnings(r: &Requester) -> String {
+    r.warnings
+        .iter()
+        .map(|w| {
+            format!(
+                "<p class=\"warning\" role=\"alert\" data-warning=\"{}\">{}</p>",
+                w.kind.as_str(),
+                esc(&w.message)
+            )
+        })
+        .collect()
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -4,11 +4,13 @@ use axum::body::{to_bytes, Body};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde_json::json;
 use spor_wire::oauth::register::{check_metadata, Registration, MAX_BODY};
 use spor_wire::oauth::OAuthError;
 
+use crate::listener::Peer;
 use crate::state::AppState;
 use crate::store::Client;
 use crate::tokens;
@@ -16,6 +18,7 @@ use crate::tokens;
 /// `POST /oauth/register`
 pub async fn register(
     State(state): State<AppState>,
+    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, OAuthError> {
@@ -38,12 +41,19 @@ pub async fn register(
         scope,
     } = check_metadata(&bytes)?;
 
+    // Who registers, as the OS tells: the consent shows it beside the name
+    // the client claims.
+    let registered_by = match peer {
+        Some(Extension(peer)) => peer.program().await,
+        None => None,
+    };
     let now = state.now();
     let client = Client {
         id: format!("client_{}", tokens::random_hex(16)),
         name,
         redirect_uris,
         created_at: now,
+        registered_by,
     };
     if !state
         .store
@@ -54,7 +64,8 @@ pub async fn register(
             "too many assistants are registered and connected; disconnect one first".into(),
         ));
     }
-    tracing::info!(client = %client.id, name = %client.name, "client registered");
+    let program = client.registered_by.as_ref().map(ToString::to_string);
+    tracing::info!(client = %client.id, name = %client.name, program = program.as_deref().unwrap_or("unknown program"), "client registered");
     Ok((
         StatusCode::CREATED,
         [(header::CACHE_CONTROL, "no-store")],

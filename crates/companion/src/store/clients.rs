@@ -7,6 +7,7 @@ use super::audit::{record, Subject};
 use super::calls::forget_sessions_of_grants;
 use super::db::{Store, StoreError};
 use crate::clock::Timestamp;
+use crate::peer::Program;
 
 /// A registered public client.
 #[derive(Debug, Clone, Serialize)]
@@ -19,6 +20,8 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     /// When it registered.
     pub created_at: Timestamp,
+    /// The program that registered it, as the OS told (not as it claimed).
+    pub registered_by: Option<Program>,
 }
 
 /// A client that never connected: no grant and no outstanding code.
@@ -69,12 +72,17 @@ impl Store {
                 forget_client(&tx, &idle)?;
             }
             tx.execute(
-                "INSERT INTO clients (id, name, redirect_uris, created_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO clients (id, name, redirect_uris, created_at, registered_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     client.id,
                     client.name,
                     serde_json::Value::from(client.redirect_uris.clone()).to_string(),
-                    client.created_at
+                    client.created_at,
+                    client
+                        .registered_by
+                        .as_ref()
+                        .and_then(|p| serde_json::to_string(p).ok()),
                 ],
             )?;
             record(
@@ -98,7 +106,8 @@ impl Store {
         self.call(move |c| {
             let row = c
                 .query_row(
-                    "SELECT id, name, redirect_uris, created_at FROM clients WHERE id = ?1",
+                    "SELECT id, name, redirect_uris, created_at, registered_by
+                     FROM clients WHERE id = ?1",
                     [&id],
                     |r| {
                         Ok((
@@ -106,18 +115,22 @@ impl Store {
                             r.get::<_, String>(1)?,
                             r.get::<_, String>(2)?,
                             r.get::<_, Timestamp>(3)?,
+                            r.get::<_, Option<String>>(4)?,
                         ))
                     },
                 )
                 .optional()?;
-            row.map(|(id, name, uris, created_at)| {
+            row.map(|(id, name, uris, created_at, registered_by)| {
                 let redirect_uris = serde_json::from_str(&uris)
                     .map_err(|_| StoreError::Corrupt(format!("client {id} redirect_uris")))?;
+                // An unreadable record is no answer, not a reason to fail.
+                let registered_by = registered_by.and_then(|p| serde_json::from_str(&p).ok());
                 Ok(Client {
                     id,
                     name,
                     redirect_uris,
                     created_at,
+                    registered_by,
                 })
             })
             .transpose()

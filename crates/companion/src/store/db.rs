@@ -32,6 +32,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0001_init.sql")),
         M::up(include_str!("migrations/0002_gateway.sql")),
         M::up(include_str!("migrations/0003_rejected_reason.sql")),
+        M::up(include_str!("migrations/0004_client_program.sql")),
     ])
 }
 

@@ -20,6 +20,7 @@ mod mcp;
 mod metadata;
 mod refresh;
 mod register;
+mod requester;
 mod revoke;
 mod support;
 mod token;

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use spor_companion::accounts;
 use spor_companion::clock::rfc3339;
 use spor_companion::config::{default_data_dir, Config, ConsentMode};
+use spor_companion::consent::requester::Requester;
 use spor_companion::control::{self, Command as Ctl, Reply};
 use spor_companion::listener::BindError;
 use spor_companion::secrets::SecretStoreKind;
@@ -240,6 +241,16 @@ async fn run_consent(data_dir: PathBuf, cmd: ConsentCommand) -> Result<()> {
                     r["redirect_host"].as_str().unwrap_or_default(),
                     rfc3339(r["created_at"].as_i64().unwrap_or_default())
                 );
+                // An older daemon sends no requester: say nothing rather than guess.
+                if let Ok(who) = serde_json::from_value::<Requester>(r["requester"].clone()) {
+                    println!("    program: {}", who.registered_by_text());
+                    if let Some(listener) = who.listener_text() {
+                        println!("    redirect port held by: {listener}");
+                    }
+                    for w in &who.warnings {
+                        println!("    warning: {}", w.message);
+                    }
+                }
             }
         }
         ConsentCommand::Approve { id, account } => {
