@@ -8,15 +8,15 @@ import { tempDir } from './tmp.mjs';
 export const COMPANION_READY = /listening on (http:\/\/127\.0\.0\.1:(\d+))\/mcp/;
 
 /**
- * Start `spor-companiond --data-dir D --secret-store S serve --listen 127.0.0.1:0`
+ * Start `spor-companiond --data-dir D --secret-store S serve --listen L` (L: 127.0.0.1:0)
  * with RUST_LOG=debug (so the leak checks see everything it logs).
  * Returns {proc, url, mcpUrl, port, dataDir}; `url` is the issuer (no trailing slash).
  */
-export async function startCompanion({ dataDir, secretStore = 'file', env = {}, serveArgs = [], timeoutMs = 20_000 } = {}) {
+export async function startCompanion({ dataDir, secretStore = 'file', env = {}, serveArgs = [], listen = '127.0.0.1:0', timeoutMs = 20_000 } = {}) {
   dataDir ??= await tempDir('spor-companion-');
   const proc = await start(
     COMPANIOND,
-    ['--data-dir', dataDir, '--secret-store', secretStore, 'serve', '--listen', '127.0.0.1:0', ...serveArgs],
+    ['--data-dir', dataDir, '--secret-store', secretStore, 'serve', '--listen', listen, ...serveArgs],
     { name: 'companion', env: { RUST_LOG: 'debug', ...env }, ready: COMPANION_READY, readyStream: 'stdout', timeoutMs },
   );
   const url = proc.ready[1];
