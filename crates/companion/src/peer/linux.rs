@@ -32,13 +32,14 @@ pub fn own_uid() -> Option<u32> {
 }
 
 pub fn connection_owner(local: SocketAddr, remote: SocketAddr) -> Owner {
-    let (Some(me), Some(peer)) = (own_uid(), peer_socket(local, remote)) else {
-        return Owner::Unknown;
-    };
-    if peer.uid == me {
-        Owner::Same
-    } else {
-        Owner::Other(peer.uid)
+    // The peer's socket sits at `remote`, facing us. The exact netlink
+    // lookup first; the table scan where netlink is unavailable.
+    let uid = super::diag::socket_uid(remote, local)
+        .or_else(|| peer_socket(local, remote).map(|s| s.uid));
+    match (own_uid(), uid) {
+        (Some(me), Some(uid)) if uid == me => Owner::Same,
+        (Some(_), Some(uid)) => Owner::Other(uid),
+        _ => Owner::Unknown,
     }
 }
 
@@ -137,6 +138,9 @@ mod tests {
         let (_accepted, remote) = server.accept().expect("accept");
         assert_eq!(client.local_addr().expect("local"), remote);
         assert_eq!(connection_owner(addr, remote), Owner::Same);
+        // Both ways of asking agree.
+        assert_eq!(super::super::diag::socket_uid(remote, addr), own_uid());
+        assert_eq!(peer_socket(addr, remote).map(|s| s.uid), own_uid());
         let program = connection_program(addr, remote).expect("program");
         assert_eq!(program.pid, std::process::id());
         assert_eq!(
@@ -161,6 +165,7 @@ mod tests {
         };
         let remote: SocketAddr = "127.0.0.1:1".parse().expect("addr");
         assert_eq!(connection_owner(free, remote), Owner::Unknown);
+        assert_eq!(super::super::diag::socket_uid(remote, free), None);
         assert_eq!(connection_program(free, remote), None);
         assert_eq!(listener(free.port()), Listener::Nobody);
     }

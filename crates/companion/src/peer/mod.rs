@@ -12,6 +12,8 @@ pub use program::{known_app, Listener, Owner, Program};
 mod program;
 
 #[cfg(target_os = "linux")]
+mod diag;
+#[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
 use linux as os;
