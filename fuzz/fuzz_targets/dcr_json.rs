@@ -5,7 +5,10 @@
 //! URI (kept verbatim, in order); the client is public
 //! (`token_endpoint_auth_method` absent or `none`); grant and response types
 //! are only the supported ones; the scope is `mcp`; the name is 1 to 100
-//! printable characters, trimmed. Refusals are `invalid_client_metadata` or
+//! printable characters, trimmed, and the name as sent holds no character
+//! that hides or reorders text (bidi controls, zero-width and other
+//! invisible format characters, controls, line and paragraph separators,
+//! private-use code points, noncharacters). Refusals are `invalid_client_metadata` or
 //! `invalid_redirect_uri` only. Re-registering what was accepted is accepted
 //! with the same result.
 #![no_main]
@@ -27,6 +30,28 @@ fn only(v: Option<&Value>, allowed: &[&str], required: &str) -> bool {
         }
         Some(_) => false,
     }
+}
+
+/// Characters a client name may not hold, listed from the code charts
+/// rather than from the general-category table the checker uses.
+fn hides_or_reorders(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{E000}'..='\u{F8FF}'
+                | '\u{FDD0}'..='\u{FDEF}'
+                | '\u{E0000}'..='\u{E007F}'
+                | '\u{F0000}'..='\u{10FFFF}'
+        )
+        || (u32::from(c) & 0xFFFE) == 0xFFFE
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -88,10 +113,13 @@ fuzz_target!(|data: &[u8]| {
     let n = reg.name.chars().count();
     assert!((1..=100).contains(&n), "name of {n} characters");
     assert_eq!(reg.name.trim(), reg.name);
-    assert!(!reg.name.chars().any(char::is_control));
+    assert!(!reg.name.chars().any(hides_or_reorders), "{:?}", reg.name);
     match obj.get("client_name") {
         None | Some(Value::Null) => assert_eq!(reg.name, "Unnamed client"),
-        Some(Value::String(s)) => assert_eq!(reg.name, s.trim()),
+        Some(Value::String(s)) => {
+            assert_eq!(reg.name, s.trim());
+            assert!(!s.chars().any(hides_or_reorders), "{s:?} accepted");
+        }
         Some(other) => panic!("client_name {other:?} accepted"),
     }
 

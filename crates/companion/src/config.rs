@@ -4,6 +4,7 @@
 //! the app and the bridge all resolve their configuration here.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +45,10 @@ pub struct Limits {
     pub max_clients: usize,
     /// Rejected PAT pastes allowed per minute before the form is refused.
     pub rejected_pastes_per_minute: usize,
+    /// How long an access token keeps working after a refresh replaced it:
+    /// long enough for calls already under way, short enough that a leaked
+    /// old token is soon worthless (a live token still lives 30 days).
+    pub superseded_access_grace: Duration,
 }
 
 impl Default for Limits {
@@ -51,6 +56,7 @@ impl Default for Limits {
         Self {
             max_clients: 1000,
             rejected_pastes_per_minute: 5,
+            superseded_access_grace: Duration::from_secs(60),
         }
     }
 }

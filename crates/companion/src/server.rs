@@ -114,11 +114,11 @@ fn refuse_peer(why: &str) -> Response {
     resp
 }
 
-/// Logs method, path (never the query: it can hold codes and state),
-/// status and time.
+/// Logs method, path (never the query: it can hold codes and state; a
+/// consent request id shortened), status and time.
 async fn access_log(req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let path = crate::host::loggable_path(req.uri().path()).into_owned();
     let started = Instant::now();
     let resp = next.run(req).await;
     tracing::debug!(%method, %path, status = resp.status().as_u16(), ms = started.elapsed().as_millis() as u64, "request");

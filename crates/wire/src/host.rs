@@ -2,7 +2,11 @@
 //! discovery documents name them, the router mounts them, the gateway and
 //! the bridge build URLs from them.
 
+use std::borrow::Cow;
+
 use url::{Host, Url};
+
+use crate::sensitive::Abbreviated;
 
 /// RFC 9728 metadata for the `/mcp` resource.
 pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
@@ -22,6 +26,17 @@ pub const REVOKE_PATH: &str = "/oauth/revoke";
 pub const CONSENT_PATH: &str = "/oauth/consent/{id}";
 /// The MCP endpoint the tokens are for.
 pub const MCP_PATH: &str = "/mcp";
+
+/// A request path as a log line may show it: the request id in a consent
+/// path gives the page and its CSRF token, so only its start is kept.
+pub fn loggable_path(path: &str) -> Cow<'_, str> {
+    let prefix = CONSENT_PATH.trim_end_matches("{id}");
+    let Some(rest) = path.strip_prefix(prefix).filter(|r| !r.is_empty()) else {
+        return Cow::Borrowed(path);
+    };
+    let (id, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    Cow::Owned(format!("{prefix}{}{tail}", Abbreviated(id)))
+}
 
 /// Whether `host` is one of the three loopback names the companion answers
 /// to and accepts in redirect URIs, origins and resources: `localhost`,
@@ -96,6 +111,22 @@ impl LocalHost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consent_request_ids_are_shortened_in_logged_paths() {
+        let id = "AbCdEfGhIjKlMnOpQrStUv";
+        assert_eq!(
+            loggable_path(&format!("/oauth/consent/{id}")),
+            "/oauth/consent/AbCdEf…"
+        );
+        assert_eq!(
+            loggable_path(&format!("/oauth/consent/{id}/status")),
+            "/oauth/consent/AbCdEf…/status"
+        );
+        for other in ["/oauth/token", "/mcp", "/oauth/consent/", "/oauth/consentx"] {
+            assert_eq!(loggable_path(other), other);
+        }
+    }
 
     #[test]
     fn resource_accepts_every_loopback_spelling_of_our_port() {

@@ -40,6 +40,29 @@ impl<T> From<T> for Sensitive<T> {
     }
 }
 
+/// A capability (a consent request id, a CSRF token) shortened for a debug
+/// log line: its first six characters and "…", enough to follow one
+/// request through the log, far too few to use or guess the rest from.
+#[derive(Clone, Copy)]
+pub struct Abbreviated<'a>(pub &'a str);
+
+impl fmt::Display for Abbreviated<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let end = self
+            .0
+            .char_indices()
+            .nth(6)
+            .map_or(self.0.len(), |(i, _)| i);
+        write!(f, "{}…", &self.0[..end])
+    }
+}
+
+impl fmt::Debug for Abbreviated<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 /// Compares two strings in time independent of where they differ.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
@@ -55,6 +78,14 @@ mod tests {
         assert_eq!(format!("{s:?}"), "<redacted>");
         assert_eq!(format!("{:?}", Some(&s)), "Some(<redacted>)");
         assert_eq!(s.expose(), "spor_pat_abc");
+    }
+
+    #[test]
+    fn abbreviated_keeps_six_characters() {
+        assert_eq!(Abbreviated("Xy9_-aBcDeFgHiJk").to_string(), "Xy9_-a…");
+        assert_eq!(format!("{:?}", Abbreviated("Xy9_-aBcDeFgHiJk")), "Xy9_-a…");
+        assert_eq!(Abbreviated("abc").to_string(), "abc…");
+        assert_eq!(Abbreviated("ééééééé").to_string(), "éééééé…");
     }
 
     #[test]

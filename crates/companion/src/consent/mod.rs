@@ -12,7 +12,7 @@ use spor_wire::oauth::authorize::client_redirect;
 
 use crate::clock::Timestamp;
 use crate::events::Event;
-use crate::sensitive::Sensitive;
+use crate::sensitive::{Abbreviated, Sensitive};
 use crate::state::AppState;
 use crate::store::{AccountKind, AccountStatus, NewCode, StoreError};
 use crate::tokens;
@@ -130,7 +130,10 @@ pub async fn approve(
     // If someone else decided meanwhile, their decision stands and our
     // code is never delivered (it expires unused).
     settle(state, id, &decision, now)?;
-    tracing::info!(request = %id, client = %request.client_id, account = %account_id, "authorization approved");
+    // The request id gives the consent page and its CSRF token: never at
+    // INFO, and only its start at debug.
+    tracing::info!(client = %request.client_id, account = %account_id, "authorization approved");
+    tracing::debug!(request = %Abbreviated(id), "approved request");
     Ok(decision)
 }
 
@@ -173,7 +176,8 @@ pub fn deny(state: &AppState, id: &str) -> Result<Decision, ConsentError> {
         approved: false,
     };
     settle(state, id, &decision, now)?;
-    tracing::info!(request = %id, client = %request.client_id, "authorization denied");
+    tracing::info!(client = %request.client_id, "authorization denied");
+    tracing::debug!(request = %Abbreviated(id), "denied request");
     Ok(decision)
 }
 

@@ -31,7 +31,8 @@ pub(super) async fn authorize(
         if let Some(hit) = state.gateway.access.get(&hash) {
             // Only as good as the database it was read from: any change
             // since (a revocation, here or by another process) means read again.
-            if hit.expires_at > now && matches!(state.store.mark().await, Ok(m) if m == hit.mark) {
+            if hit.usable_until > now && matches!(state.store.mark().await, Ok(m) if m == hit.mark)
+            {
                 return Ok((
                     Principal::Grant {
                         grant_id: hit.grant_id,
@@ -41,13 +42,21 @@ pub(super) async fn authorize(
             }
             state.gateway.access.remove(&hash);
         }
-        let snap = match state.store.access_snapshot(hash.clone(), now).await {
+        let grace =
+            i64::try_from(state.limits.superseded_access_grace.as_secs()).unwrap_or(i64::MAX);
+        let snap = match state.store.access_snapshot(hash.clone(), now, grace).await {
             Ok(s) => s,
             Err(e) => return Err(error::storage(e).answer(false, &serde_json::Value::Null)),
         };
         let ctx = match snap.check {
             AccessCheck::Valid(ctx) => ctx,
             AccessCheck::Expired => return Err(challenge(host, Some("the access token expired"))),
+            AccessCheck::Superseded => {
+                return Err(challenge(
+                    host,
+                    Some("the access token was replaced by a refresh; use the newer one"),
+                ))
+            }
             AccessCheck::Revoked => {
                 return Err(challenge(host, Some("the access token was revoked")))
             }
@@ -64,7 +73,7 @@ pub(super) async fn authorize(
             CachedAccess {
                 grant_id: ctx.grant_id.clone(),
                 account: account.clone(),
-                expires_at: ctx.expires_at,
+                usable_until: ctx.usable_until,
                 mark: snap.mark,
             },
         );

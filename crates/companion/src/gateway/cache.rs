@@ -19,7 +19,8 @@ const MAX_CACHED_ACCESS: usize = 4096;
 pub(crate) struct CachedAccess {
     pub(crate) grant_id: String,
     pub(crate) account: Account,
-    pub(crate) expires_at: Timestamp,
+    /// Its expiry, or the end of its grace once a refresh replaced it.
+    pub(crate) usable_until: Timestamp,
     pub(crate) mark: Mark,
 }
 
@@ -135,7 +136,7 @@ mod tests {
                 updated_at: 0,
                 pat_hash: "h".into(),
             },
-            expires_at: 1,
+            usable_until: 1,
             mark,
         }
     }

@@ -18,7 +18,7 @@ use crate::accounts::{self, AccountError};
 use crate::config::ConsentMode;
 use crate::consent::{self, requester, ConsentError, PendingRequest};
 use crate::host::LocalHost;
-use crate::sensitive::Sensitive;
+use crate::sensitive::{Abbreviated, Sensitive};
 use crate::state::AppState;
 use crate::tokens;
 
@@ -118,12 +118,14 @@ pub async fn authorize(
         requester,
     };
     let id = request.id.clone();
+    // The id gives the consent page and its CSRF token, so it stays out of
+    // INFO; `consent list` shows it to the person who runs the daemon.
     tracing::info!(
-        request = %id,
         client = %client.id,
         name = %client.name,
-        "authorization request waiting for consent (approve in the browser, or: spor-companiond consent approve {id})"
+        "authorization request waiting for consent (approve in the browser, or see: spor-companiond consent list)"
     );
+    tracing::debug!(request = %Abbreviated(&id), "consent request created");
     state.consent.submit(request, now);
     Redirect::to(&format!("/oauth/consent/{id}")).into_response()
 }

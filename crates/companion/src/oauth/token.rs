@@ -16,7 +16,7 @@ use spor_wire::oauth::{parse_form, pkce, OAuthError};
 use crate::events::Event;
 use crate::host::LocalHost;
 use crate::state::AppState;
-use crate::store::{IssuedPair, Redeemed, RefreshOutcome};
+use crate::store::{CodeExchange, IssuedPair, Redeemed, RefreshOutcome};
 use crate::tokens;
 
 /// Largest token request body accepted.
@@ -63,6 +63,42 @@ fn token_response(pair: &IssuedPair, now: i64) -> Response {
         .into_response()
 }
 
+/// Checks that the code is presented by the client it was issued to, with
+/// the redirect URI of its authorization request and the PKCE verifier of
+/// its challenge. Changes nothing: a refusal here is never reuse.
+fn check_presenter(
+    stored: &CodeExchange,
+    client_id: &str,
+    redirect_uri: Option<&str>,
+    verifier: &str,
+) -> Result<(), OAuthError> {
+    if !tokens::constant_time_eq(&stored.client_id, client_id) {
+        return Err(OAuthError::InvalidGrant(
+            "authorization code was issued to another client".into(),
+        ));
+    }
+    // Required when the authorization request named it; when given, exact.
+    match redirect_uri {
+        None if stored.redirect_sent => {
+            return Err(OAuthError::InvalidRequest(
+                "redirect_uri is required".into(),
+            ))
+        }
+        Some(r) if r != stored.redirect_uri => {
+            return Err(OAuthError::InvalidGrant(
+                "redirect_uri does not match the authorization request".into(),
+            ))
+        }
+        _ => {}
+    }
+    if !pkce::verify_s256(verifier, &stored.code_challenge) {
+        return Err(OAuthError::InvalidGrant(
+            "code_verifier does not match the code_challenge".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /oauth/token`
 pub async fn token(
     State(state): State<AppState>,
@@ -96,7 +132,20 @@ pub async fn token(
                     "unknown authorization code".into(),
                 ));
             };
+            // Who presents the code is checked before whether it was used:
+            // anyone who saw the callback URL (browser history, a log) holds
+            // the code but neither the client's verifier nor, maybe, its id,
+            // and must not be able to end the grant by replaying it.
+            check_presenter(
+                &stored,
+                client_id,
+                redirect_uri.as_deref(),
+                verifier.expose(),
+            )?;
             if stored.used_at.is_some() {
+                // The code's own client with its verifier presents it
+                // again: the code leaked from it, so the grant it minted
+                // is no longer trustworthy (RFC 9700 §4.2.4).
                 if let Some(g) = state.store.revoke_grant_of_code(code_hash, now).await? {
                     tracing::warn!(grant = %g, "authorization code reused: grant revoked");
                     state.events.emit(Event::GrantRevoked { grant_id: g });
@@ -108,30 +157,6 @@ pub async fn token(
             if stored.expires_at <= now {
                 return Err(OAuthError::InvalidGrant(
                     "authorization code expired".into(),
-                ));
-            }
-            if !tokens::constant_time_eq(&stored.client_id, client_id) {
-                return Err(OAuthError::InvalidGrant(
-                    "authorization code was issued to another client".into(),
-                ));
-            }
-            // Required when the authorization request named it; when given, exact.
-            match redirect_uri {
-                None if stored.redirect_sent => {
-                    return Err(OAuthError::InvalidRequest(
-                        "redirect_uri is required".into(),
-                    ))
-                }
-                Some(r) if r != stored.redirect_uri => {
-                    return Err(OAuthError::InvalidGrant(
-                        "redirect_uri does not match the authorization request".into(),
-                    ))
-                }
-                _ => {}
-            }
-            if !pkce::verify_s256(verifier.expose(), &stored.code_challenge) {
-                return Err(OAuthError::InvalidGrant(
-                    "code_verifier does not match the code_challenge".into(),
                 ));
             }
             match state.store.redeem_code(code_hash.clone(), now).await? {

@@ -33,6 +33,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0002_gateway.sql")),
         M::up(include_str!("migrations/0003_rejected_reason.sql")),
         M::up(include_str!("migrations/0004_client_program.sql")),
+        M::up(include_str!("migrations/0005_superseded_access.sql")),
     ])
 }
 
@@ -164,6 +165,41 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         migrations().validate().expect("migrations validate");
+    }
+
+    #[test]
+    fn upgrading_marks_every_access_token_but_each_grants_newest_superseded() {
+        let mut c = Connection::open_in_memory().expect("open");
+        migrations().to_version(&mut c, 4).expect("migrate to 4");
+        c.execute_batch(
+            "INSERT INTO clients (id, name, redirect_uris, created_at) VALUES ('c', 'n', '[]', 0);
+             INSERT INTO grants (id, client_id, scope, created_at) VALUES ('g1', 'c', 'mcp', 0), ('g2', 'c', 'mcp', 0);
+             INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at) VALUES
+                 ('a1', 'g1', 100, 9999), ('b1', 'g2', 150, 9999), ('a2', 'g1', 200, 9999),
+                 ('a3', 'g1', 200, 9999), ('b2', 'g2', 300, 9999);",
+        )
+        .expect("seed");
+        migrations().to_latest(&mut c).expect("migrate");
+        let mut stmt = c
+            .prepare("SELECT token_hash, superseded_at FROM access_tokens ORDER BY token_hash")
+            .expect("prepare");
+        let rows: Vec<(String, Option<i64>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        // Each is superseded when the next of its grant was issued (a3 came
+        // after a2 in the same second); each grant's newest stays current.
+        assert_eq!(
+            rows,
+            [
+                ("a1".to_string(), Some(200)),
+                ("a2".to_string(), Some(200)),
+                ("a3".to_string(), None),
+                ("b1".to_string(), Some(300)),
+                ("b2".to_string(), None),
+            ]
+        );
     }
 
     #[test]

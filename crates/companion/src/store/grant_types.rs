@@ -108,8 +108,9 @@ pub struct AccessContext {
     pub client_id: String,
     /// The account it acts as.
     pub account_id: String,
-    /// When the token expires.
-    pub expires_at: Timestamp,
+    /// When the token stops working: its expiry, or, once a refresh
+    /// replaced it, the end of its grace if that comes first.
+    pub usable_until: Timestamp,
 }
 
 /// An access token's check, the account it acts as (when valid and still
@@ -131,6 +132,8 @@ pub enum AccessCheck {
     Valid(AccessContext),
     /// Known but past its expiry.
     Expired,
+    /// Known, but a refresh replaced it longer ago than the grace allows.
+    Superseded,
     /// Known but its grant was revoked (or its account removed/rejected).
     Revoked,
     /// Never issued here.

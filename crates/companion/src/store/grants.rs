@@ -152,7 +152,9 @@ impl Store {
         .await
     }
 
-    /// Revokes the grant a (reused) code minted, if any; returns its id.
+    /// Revokes the grant a code minted, if any; returns its id. Only for a
+    /// code its own client presented again with the right redirect URI and
+    /// verifier: anyone else replaying it must not end the grant.
     pub async fn revoke_grant_of_code(
         &self,
         code_hash: String,
@@ -287,6 +289,12 @@ impl Store {
                 tx.commit()?;
                 return Ok(RefreshOutcome::ReuseDetected);
             }
+            // The new access token replaces every older one of the grant;
+            // those keep working only for the grace the gateway allows.
+            tx.execute(
+                "UPDATE access_tokens SET superseded_at = ?1 WHERE grant_id = ?2 AND superseded_at IS NULL",
+                params![now, grant_id],
+            )?;
             let pair = MintedPair::new(now);
             pair.insert(&tx, &grant_id, Some(&hash), now)?;
             let sealed = tokens::seal(
@@ -311,16 +319,18 @@ impl Store {
 
     /// Checks an access token by its hash (noting the grant's use) and reads
     /// the account it acts as and a [`super::Mark`], in one visit to the
-    /// database: what the gateway caches.
+    /// database: what the gateway caches. A token a refresh replaced works
+    /// for `superseded_grace` seconds after that refresh.
     pub async fn access_snapshot(
         &self,
         token_hash: String,
         now: Timestamp,
+        superseded_grace: i64,
     ) -> Result<AccessSnapshot, StoreError> {
         let epoch = self.epoch.clone();
         self.call(move |c| {
             let mark = mark_of(c, &epoch)?;
-            let check = check_access(c, &token_hash, now)?;
+            let check = check_access(c, &token_hash, now, superseded_grace)?;
             let account = match &check {
                 AccessCheck::Valid(ctx) => super::accounts::get(c, &ctx.account_id)?,
                 _ => None,
@@ -456,6 +466,7 @@ fn check_access(
     c: &Connection,
     token_hash: &str,
     now: Timestamp,
+    superseded_grace: i64,
 ) -> Result<AccessCheck, StoreError> {
     type Row = (
         String,
@@ -464,19 +475,41 @@ fn check_access(
         Timestamp,
         Option<Timestamp>,
         Option<Timestamp>,
+        Option<Timestamp>,
         Option<String>,
     );
     let row: Option<Row> = c
         .query_row(
-            "SELECT g.id, g.client_id, g.account_id, t.expires_at, g.revoked_at, g.last_used_at, a.status
+            "SELECT g.id, g.client_id, g.account_id, t.expires_at, t.superseded_at, g.revoked_at,
+                    g.last_used_at, a.status
              FROM access_tokens t JOIN grants g ON g.id = t.grant_id
              LEFT JOIN accounts a ON a.id = g.account_id
              WHERE t.token_hash = ?1",
             [token_hash],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            },
         )
         .optional()?;
-    let Some((grant_id, client_id, account_id, expires_at, revoked_at, last_used, status)) = row
+    let Some((
+        grant_id,
+        client_id,
+        account_id,
+        expires_at,
+        superseded_at,
+        revoked_at,
+        last_used,
+        status,
+    )) = row
     else {
         return Ok(AccessCheck::Unknown);
     };
@@ -486,6 +519,10 @@ fn check_access(
     };
     if expires_at <= now {
         return Ok(AccessCheck::Expired);
+    }
+    let grace_ends = superseded_at.map(|at| at.saturating_add(superseded_grace));
+    if grace_ends.is_some_and(|end| end <= now) {
+        return Ok(AccessCheck::Superseded);
     }
     if last_used.is_none_or(|t| now - t >= LAST_USED_GRANULARITY) {
         c.execute(
@@ -497,6 +534,6 @@ fn check_access(
         grant_id,
         client_id,
         account_id,
-        expires_at,
+        usable_until: grace_ends.map_or(expires_at, |end| end.min(expires_at)),
     }))
 }

@@ -1,11 +1,14 @@
 //! Attacks that cut across routes (docs/security.md): credentials where they
 //! must not be, oversized requests, another client's redirect URI, a flood of
-//! registrations, and what another local user could read on disk.
+//! registrations, what another local user could read on disk, and
+//! capabilities in the logs.
 
 use axum::http::StatusCode;
 use reqwest::Method;
 
-use crate::support::{query_of, Harness, Params, Pkce, Reply, Tokens, PAT, REDIRECT};
+use crate::support::{
+    query_of, scrape_csrf, Harness, Logs, Params, Pkce, Reply, Tokens, PAT, REDIRECT,
+};
 
 /// A request body far over every route's bound (16 KiB forms, 4 MiB MCP).
 fn oversized(len: usize) -> String {
@@ -404,4 +407,82 @@ async fn no_route_grants_cross_origin_reads() {
         }
     }
     h.stop().await;
+}
+
+#[tokio::test]
+async fn capabilities_stay_out_of_info_logs_and_are_shortened_at_debug() {
+    let logs = Logs::capture();
+    let h = Harness::start().await;
+    let account = h.add_account(PAT, "acme").await;
+    let client = h.register(&[REDIRECT]).await;
+
+    // Authorize, read the page, poll its status, approve, exchange, refresh
+    // and call /mcp: every step that handles a capability.
+    let pkce = Pkce::new();
+    let id = h
+        .authorize(&h.authorize_params(&client, REDIRECT, &pkce))
+        .await;
+    let page = h.get(&format!("/oauth/consent/{id}")).await;
+    let csrf = scrape_csrf(&page.text);
+    let poll = h
+        .get(&format!("/oauth/consent/{id}/status?csrf={csrf}"))
+        .await;
+    assert_eq!(poll.json()["status"], "pending", "{}", poll.text);
+    let approved = h.decide(&id, &csrf, "allow", &account).await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.text);
+    let code = query_of(&approved.location(&h.base))["code"].clone();
+    let exchange = h.exchange_params(&client, &code, REDIRECT, &pkce.verifier);
+    let first = Tokens::from_reply(&h.token(&exchange).await);
+    let next = Tokens::from_reply(&h.refresh(&client, &first.refresh).await);
+    h.assert_token_works(&next.access).await;
+
+    // A denied request, and the code replayed by its own client (WARN).
+    let denied_pkce = Pkce::new();
+    let denied_id = h
+        .authorize(&h.authorize_params(&client, REDIRECT, &denied_pkce))
+        .await;
+    let denied_csrf = h.csrf(&denied_id).await;
+    let denied = h.decide(&denied_id, &denied_csrf, "deny", &account).await;
+    assert_eq!(denied.status, StatusCode::SEE_OTHER, "{}", denied.text);
+    h.token(&exchange)
+        .await
+        .assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    h.stop().await;
+
+    let (info, debug) = (logs.info(), logs.debug());
+    // The capture sees the flow, with the ids that are not capabilities.
+    for line in [
+        "client registered",
+        "authorization request waiting for consent",
+        "authorization approved",
+        "authorization denied",
+        "assistant connected",
+        "authorization code reused: grant revoked",
+    ] {
+        assert!(info.contains(line), "no {line:?} at INFO:\n{info}");
+    }
+    assert!(info.contains(&client) && info.contains(&account), "{info}");
+    let capabilities = [
+        ("consent request id", id.as_str()),
+        ("CSRF token", csrf.as_str()),
+        ("denied consent request id", denied_id.as_str()),
+        ("denied CSRF token", denied_csrf.as_str()),
+        ("authorization code", code.as_str()),
+        ("PKCE verifier", pkce.verifier.as_str()),
+        ("access token", first.access.as_str()),
+        ("refresh token", first.refresh.as_str()),
+        ("rotated access token", next.access.as_str()),
+        ("rotated refresh token", next.refresh.as_str()),
+        ("PAT", PAT),
+    ];
+    for (what, value) in capabilities {
+        assert!(!info.contains(value), "{what} at INFO:\n{info}");
+        assert!(!debug.contains(value), "{what} in full at DEBUG:\n{debug}");
+    }
+    // At debug, request ids appear shortened so one request can be followed.
+    for id in [&id, &denied_id] {
+        let short = format!("{}…", &id[..6]);
+        assert!(debug.contains(&short), "no {short} at DEBUG:\n{debug}");
+        assert!(!info.contains(&short), "{short} at INFO:\n{info}");
+    }
 }

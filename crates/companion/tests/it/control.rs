@@ -254,3 +254,68 @@ async fn a_second_daemon_cannot_take_over_a_live_socket() {
     socket.stop().await;
     h.stop().await;
 }
+
+/// `spor-companiond <args> --data-dir <the harness's>`: its stdout, bounded.
+async fn cli(h: &Harness, args: &[&str]) -> String {
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_spor-companiond"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(h.dir.path())
+            .env("RUST_LOG", "off")
+            .env_remove("SPOR_COMPANION_DATA_DIR")
+            .output(),
+    )
+    .await
+    .expect("the CLI answers within 30 s")
+    .expect("run spor-companiond");
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+#[tokio::test]
+async fn the_cli_prints_client_names_isolated_and_a_stored_bidi_name_written_out() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    // A name stored before registration refused bidi controls: its U+2069
+    // would close an isolate early and its U+202E reverse what follows.
+    let stored = "Claude\u{2069}\u{202E} edoC";
+    let (id, name) = (c.client_id.clone(), stored.to_string());
+    h.state
+        .store
+        .call(move |db| {
+            db.execute("UPDATE clients SET name = ?1 WHERE id = ?2", [&name, &id])?;
+            Ok(())
+        })
+        .await
+        .expect("store the old name");
+    let pending = h
+        .authorize(&h.authorize_params(
+            &c.client_id,
+            crate::support::REDIRECT,
+            &crate::support::Pkce::new(),
+        ))
+        .await;
+    let socket = Socket::start(&h).await;
+
+    let shown = "\u{2068}Claude<U+2069><U+202E> edoC\u{2069}";
+    let grants = cli(&h, &["grants", "list"]).await;
+    assert!(grants.contains(shown), "{grants:?}");
+    let consent = cli(&h, &["consent", "list"]).await;
+    assert!(consent.contains(&pending), "{consent:?}");
+    assert!(consent.contains(shown), "{consent:?}");
+    for out in [&grants, &consent] {
+        assert!(
+            !out.contains('\u{202E}'),
+            "a raw override reached the terminal: {out:?}"
+        );
+        assert_eq!(
+            out.matches('\u{2068}').count(),
+            out.matches('\u{2069}').count(),
+            "every isolate is closed: {out:?}"
+        );
+    }
+    socket.stop().await;
+    h.stop().await;
+}

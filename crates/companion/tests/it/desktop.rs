@@ -467,6 +467,7 @@ async fn add_account_is_rate_limited_after_too_many_rejected_tokens_without_aski
     let h = Harness::start_with(Limits {
         max_clients: 1000,
         rejected_pastes_per_minute: 2,
+        ..Limits::default()
     })
     .await;
     h.upstream.allow(PAT, "acme");

@@ -10,6 +10,7 @@ fn limits(max_clients: usize, rejected_pastes_per_minute: usize) -> Limits {
     Limits {
         max_clients,
         rejected_pastes_per_minute,
+        ..Limits::default()
     }
 }
 

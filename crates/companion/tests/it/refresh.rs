@@ -1,15 +1,27 @@
 //! Refresh-token rotation: single use, a short grace window for racing
-//! hosts, theft detection after it (DESIGN §4).
+//! hosts, theft detection after it (DESIGN §4); the access tokens a
+//! rotation replaced stop working a short grace after it.
 
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use spor_companion::store::REFRESH_GRACE_SECS;
 
-use crate::support::{Harness, Tokens};
+use crate::support::{assert_invalid_token, Harness, Tokens};
+
+/// The gateway's refusal of an access token replaced longer ago than
+/// `Limits::superseded_access_grace` (60 s by default).
+const SUPERSEDED: &str = "the access token was replaced by a refresh; use the newer one";
+
+/// Asserts `/mcp` refuses `token` as replaced by a refresh.
+async fn assert_superseded(h: &Harness, token: &str) {
+    let r = h.mcp(token).await;
+    assert_invalid_token(h, &r);
+    assert_eq!(r.json()["error_description"], SUPERSEDED, "{}", r.text);
+}
 
 #[tokio::test]
-async fn rotation_issues_a_new_pair_and_the_old_access_token_keeps_working() {
+async fn rotation_issues_a_new_pair_and_the_old_access_token_works_through_the_grace() {
     let h = Harness::start().await;
     let c = h.connect().await;
     let r = h.refresh(&c.client_id, &c.tokens.refresh).await;
@@ -24,10 +36,64 @@ async fn rotation_issues_a_new_pair_and_the_old_access_token_keeps_working() {
     assert!(next.refresh.starts_with("spor_ort_"));
     assert_eq!(h.grant_of(&next.access).await, c.grant_id);
     h.assert_token_works(&next.access).await;
+    // Calls already under way with the old token finish.
     h.assert_token_works(&c.tokens.access).await;
     // The successor rotates in turn.
     let third = h.refresh(&c.client_id, &next.refresh).await;
     assert_eq!(third.status, StatusCode::OK, "{}", third.text);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_superseded_access_token_works_59_seconds_after_the_refresh_and_is_refused_at_61() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    // Used (and cached by the gateway) before the refresh.
+    h.assert_token_works(&c.tokens.access).await;
+    let next = Tokens::from_reply(&h.refresh(&c.client_id, &c.tokens.refresh).await);
+    h.clock.advance(59);
+    h.assert_token_works(&c.tokens.access).await;
+    h.assert_token_works(&next.access).await;
+    h.clock.advance(2);
+    assert_superseded(&h, &c.tokens.access).await;
+    h.assert_token_works(&next.access).await;
+    // Refused, not revoked: the grant and its newest tokens carry on.
+    assert!(h.grant(&c.grant_id).await.revoked_at.is_none());
+    let r = h.refresh(&c.client_id, &next.refresh).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_superseded(&h, &c.tokens.access).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn each_access_tokens_grace_runs_from_the_refresh_that_replaced_it() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    let second = Tokens::from_reply(&h.refresh(&c.client_id, &c.tokens.refresh).await);
+    h.clock.advance(30);
+    let third = Tokens::from_reply(&h.refresh(&c.client_id, &second.refresh).await);
+    h.clock.advance(31);
+    // 61 s after the first refresh, 31 s after the second.
+    assert_superseded(&h, &c.tokens.access).await;
+    h.assert_token_works(&second.access).await;
+    h.assert_token_works(&third.access).await;
+    h.clock.advance(30);
+    assert_superseded(&h, &second.access).await;
+    h.assert_token_works(&third.access).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_access_token_never_superseded_still_works_after_29_days() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    // Another assistant's refresh replaces only its own grant's token.
+    let other = h.connect_as(&c.account_id).await;
+    let rotated = Tokens::from_reply(&h.refresh(&other.client_id, &other.tokens.refresh).await);
+    h.clock.advance(29 * 86_400);
+    h.assert_token_works(&c.tokens.access).await;
+    h.assert_token_works(&rotated.access).await;
+    assert_superseded(&h, &other.tokens.access).await;
     h.stop().await;
 }
 

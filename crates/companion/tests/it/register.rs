@@ -176,3 +176,131 @@ async fn body_over_16_kib_is_413_invalid_request() {
     )
     .await;
 }
+
+/// Registers `name` and asserts the refusal names its character class and
+/// code point, and that no client was stored.
+async fn assert_name_refused(name: &str, description: &str) {
+    let h = Harness::start().await;
+    let before = h.counts().await;
+    let r = h
+        .register_raw(
+            "application/json",
+            json!({ "client_name": name, "redirect_uris": ["http://127.0.0.1/cb"] }).to_string(),
+        )
+        .await;
+    r.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_client_metadata");
+    assert_eq!(r.json()["error_description"], description, "{name:?}");
+    assert!(r.json().get("client_id").is_none());
+    assert_eq!(h.counts().await, before, "nothing stored");
+    assert_eq!(h.state.store.client_count().await.expect("count"), 0);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn client_name_with_a_right_to_left_override_is_invalid_client_metadata() {
+    // Shown as "Claude Code", and the "(name as stated by the app)" after it
+    // would read backwards.
+    assert_name_refused(
+        "\u{202E}edoC edualC",
+        "client_name contains a bidirectional control character (U+202E)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn client_name_with_a_bidi_isolate_is_invalid_client_metadata() {
+    assert_name_refused(
+        "Claude \u{2067}Code",
+        "client_name contains a bidirectional control character (U+2067)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn client_name_with_a_zero_width_space_is_invalid_client_metadata() {
+    assert_name_refused(
+        "Claude\u{200B} Desktop",
+        "client_name contains an invisible formatting character (U+200B)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn client_name_with_a_tag_character_is_invalid_client_metadata() {
+    assert_name_refused(
+        "Claude Code\u{E0041}",
+        "client_name contains an invisible formatting character (U+E0041)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn client_name_with_a_newline_is_invalid_client_metadata() {
+    assert_name_refused(
+        "Claude Code\nApproved by your administrator",
+        "client_name contains a control character (U+000A)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn client_name_with_a_line_separator_is_invalid_client_metadata() {
+    assert_name_refused(
+        "Claude Code\u{2028}Spor Companion",
+        "client_name contains a line or paragraph separator (U+2028)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn client_name_with_a_private_use_character_is_invalid_client_metadata() {
+    assert_name_refused(
+        "Claude \u{E000}",
+        "client_name contains a private-use character (U+E000)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn client_name_with_an_unassigned_code_point_is_invalid_client_metadata() {
+    assert_name_refused(
+        "Claude \u{0378}",
+        "client_name contains an unassigned code point (U+0378)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn client_names_in_any_script_and_with_emoji_register() {
+    let h = Harness::start().await;
+    for name in [
+        "Claude 🤖",
+        "مساعد كلود",
+        "עוזר הקוד",
+        "克劳德助手",
+        "Café ☕",
+    ] {
+        let r = h
+            .register_raw(
+                "application/json",
+                json!({ "client_name": name, "redirect_uris": ["http://127.0.0.1/cb"] })
+                    .to_string(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{name}: {}", r.text);
+        assert_eq!(r.json()["client_name"], name);
+        let id = r.json()["client_id"]
+            .as_str()
+            .expect("client_id")
+            .to_string();
+        let stored = h
+            .state
+            .store
+            .client(id)
+            .await
+            .expect("read")
+            .expect("stored");
+        assert_eq!(stored.name, name);
+    }
+    h.stop().await;
+}

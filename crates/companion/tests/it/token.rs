@@ -34,6 +34,41 @@ impl Coded {
             .exchange_params(&self.client, &self.code, REDIRECT, &self.pkce.verifier)
     }
 
+    /// Exchanges the code as its own client does: the pair and its grant.
+    async fn exchange(&self) -> (Tokens, String) {
+        let first = Tokens::from_reply(&self.h.token(&self.good()).await);
+        let grant = self.h.grant_of(&first.access).await;
+        (first, grant)
+    }
+
+    /// Asserts a replay of the used code was refused with `error` (and
+    /// `description`) and ended nothing: no row added or changed, the grant
+    /// live, its access token working and its refresh token rotating.
+    async fn assert_replay_refused_and_grant_intact(
+        &self,
+        params: &Params,
+        (first, grant): &(Tokens, String),
+        error: &str,
+        description: &str,
+    ) {
+        let before = self.h.counts().await;
+        let r = self.h.token(params).await;
+        r.assert_oauth_error(StatusCode::BAD_REQUEST, error);
+        assert_eq!(r.json()["error_description"], description);
+        r.assert_leaks_nothing(&[
+            &self.code,
+            &self.pkce.verifier,
+            &first.access,
+            &first.refresh,
+        ]);
+        assert_eq!(self.h.counts().await, before, "nothing stored");
+        let g = self.h.grant(grant).await;
+        assert!(g.revoked_at.is_none(), "the grant was revoked: {g:?}");
+        self.h.assert_token_works(&first.access).await;
+        let rotated = self.h.refresh(&self.client, &first.refresh).await;
+        assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    }
+
     /// Asserts an error, no grant or token stored, nothing leaked.
     async fn assert_refused(&self, r: &Reply, status: StatusCode, error: &str) {
         r.assert_oauth_error(status, error);
@@ -134,6 +169,8 @@ async fn unknown_code_is_invalid_grant() {
 
 #[tokio::test]
 async fn reused_code_is_invalid_grant_and_revokes_the_grant_it_minted() {
+    // Its own client with its verifier: the code leaked from that client,
+    // so the grant is ended (RFC 9700).
     let c = coded().await;
     let first = Tokens::from_reply(&c.h.token(&c.good()).await);
     let grant = c.h.grant_of(&first.access).await;
@@ -152,6 +189,66 @@ async fn reused_code_is_invalid_grant_and_revokes_the_grant_it_minted() {
     let refreshed = c.h.refresh(&c.client, &first.refresh).await;
     refreshed.assert_oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
     assert_eq!(c.h.counts().await.grants, 1, "no second grant");
+    c.h.stop().await;
+}
+
+#[tokio::test]
+async fn a_used_code_replayed_by_another_client_is_invalid_grant_and_keeps_the_grant() {
+    let c = coded().await;
+    let minted = c.exchange().await;
+    // Everything the callback URL and the legitimate client's request
+    // showed, sent under another client's id.
+    let other = c.h.register(&[REDIRECT]).await;
+    c.assert_replay_refused_and_grant_intact(
+        &c.good().set("client_id", &other),
+        &minted,
+        "invalid_grant",
+        "authorization code was issued to another client",
+    )
+    .await;
+    c.h.stop().await;
+}
+
+#[tokio::test]
+async fn a_used_code_replayed_without_the_verifier_is_invalid_request_and_keeps_the_grant() {
+    let c = coded().await;
+    let minted = c.exchange().await;
+    c.assert_replay_refused_and_grant_intact(
+        &c.good().remove("code_verifier"),
+        &minted,
+        "invalid_request",
+        "code_verifier is required",
+    )
+    .await;
+    c.h.stop().await;
+}
+
+#[tokio::test]
+async fn a_used_code_replayed_with_a_wrong_verifier_is_invalid_grant_and_keeps_the_grant() {
+    let c = coded().await;
+    let minted = c.exchange().await;
+    c.assert_replay_refused_and_grant_intact(
+        &c.good().set("code_verifier", &Pkce::new().verifier),
+        &minted,
+        "invalid_grant",
+        "code_verifier does not match the code_challenge",
+    )
+    .await;
+    c.h.stop().await;
+}
+
+#[tokio::test]
+async fn a_used_code_replayed_with_another_redirect_uri_is_invalid_grant_and_keeps_the_grant() {
+    let c = coded().await;
+    let minted = c.exchange().await;
+    c.assert_replay_refused_and_grant_intact(
+        &c.good()
+            .set("redirect_uri", "http://127.0.0.1:43111/callback"),
+        &minted,
+        "invalid_grant",
+        "redirect_uri does not match the authorization request",
+    )
+    .await;
     c.h.stop().await;
 }
 

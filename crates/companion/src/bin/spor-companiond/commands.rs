@@ -15,6 +15,7 @@ use spor_companion::sensitive::Sensitive;
 use spor_companion::service::{Companion, StartError};
 use spor_companion::state::AppState;
 use spor_companion::store::AccountKind;
+use spor_wire::oauth::register::escape_name;
 
 use crate::cli::{AccountCommand, Args, Command, ConsentCommand, GrantsCommand, ServeArgs};
 
@@ -202,6 +203,15 @@ fn expect_ok(reply: Reply) -> Result<serde_json::Value> {
     }
 }
 
+/// A client's self-chosen name as a line may show it: anything that could
+/// hide or reorder text written out (`<U+202E>`), and the whole wrapped in
+/// a first-strong isolate (U+2068 … U+2069), so a right-to-left name, or one
+/// stored before registration refused such characters, cannot reorder the
+/// rest of the line.
+fn isolated(name: &str) -> String {
+    format!("\u{2068}{}\u{2069}", escape_name(name))
+}
+
 /// Sends a listing command; prints JSON (and returns `None`) when asked to,
 /// or `empty` when there is nothing; otherwise returns the rows to print.
 async fn fetch_rows(
@@ -237,15 +247,16 @@ async fn run_consent(data_dir: PathBuf, cmd: ConsentCommand) -> Result<()> {
                 println!(
                     "{}  {} (name as stated by the app) → {}  since {}",
                     r["id"].as_str().unwrap_or_default(),
-                    r["client_name"].as_str().unwrap_or_default(),
+                    isolated(r["client_name"].as_str().unwrap_or_default()),
                     r["redirect_host"].as_str().unwrap_or_default(),
                     rfc3339(r["created_at"].as_i64().unwrap_or_default())
                 );
                 // An older daemon sends no requester: say nothing rather than guess.
                 if let Ok(who) = serde_json::from_value::<Requester>(r["requester"].clone()) {
-                    println!("    program: {}", who.registered_by_text());
+                    // Executable paths are any bytes a program chose, too.
+                    println!("    program: {}", isolated(&who.registered_by_text()));
                     if let Some(listener) = who.listener_text() {
-                        println!("    redirect port held by: {listener}");
+                        println!("    redirect port held by: {}", isolated(&listener));
                     }
                     for w in &who.warnings {
                         println!("    warning: {}", w.message);
@@ -294,15 +305,14 @@ async fn run_grants(data_dir: PathBuf, cmd: GrantsCommand) -> Result<()> {
                     .as_i64()
                     .map(rfc3339)
                     .unwrap_or_else(|| "never".into());
+                let name = isolated(g["client_name"].as_str().unwrap_or_default());
                 let name = match g["revoked_at"].as_i64() {
-                    Some(_) => format!(
-                        "{} (disconnected)",
-                        g["client_name"].as_str().unwrap_or_default()
-                    ),
-                    None => g["client_name"].as_str().unwrap_or_default().to_string(),
+                    Some(_) => format!("{name} (disconnected)"),
+                    None => name,
                 };
+                // 30: the two isolate marks are counted but take no room.
                 println!(
-                    "{:<20} {:<28} {:<14} {:<21} {}",
+                    "{:<20} {:<30} {:<14} {:<21} {}",
                     g["id"].as_str().unwrap_or_default(),
                     name,
                     g["org"].as_str().unwrap_or("-"),

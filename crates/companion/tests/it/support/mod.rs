@@ -9,6 +9,7 @@
 //! - [`upstream`]: the fake Spor server the companion talks to;
 //! - [`http`]: parameters, whole responses and their shared assertions,
 //!   loopback ports;
+//! - [`logs`]: the companion's log lines, captured per level;
 //! - [`running`]: stopping a spawned server, bounded.
 //!
 //! Everything a test names is re-exported here, so test modules write
@@ -18,6 +19,7 @@
 
 mod harness;
 mod http;
+mod logs;
 mod mcp;
 mod oauth;
 mod running;
@@ -26,6 +28,7 @@ mod upstream;
 
 pub use harness::{Harness, START, UPSTREAM_HEADER_TIMEOUT};
 pub use http::{closed_port, other_port, query_of, Params, Reply};
+pub use logs::Logs;
 pub use mcp::{assert_invalid_token, INIT};
 pub use oauth::{scrape_csrf, Connected, Pkce, Tokens, CLIENT_NAME, REDIRECT};
 pub use upstream::{hash_prefix, McpMode, PAT, PAT_BETA, UPSTREAM_EXPIRED, UPSTREAM_REJECTION};
