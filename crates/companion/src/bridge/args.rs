@@ -7,6 +7,8 @@ use crate::host::is_on_this_machine;
 
 use super::callback;
 use super::oauth::AuthError;
+use super::socket_owner::SocketOwnerError;
+use crate::secrets::owner_only::OwnerOnlyError;
 
 /// `bridge` options, shared by `spor-companiond bridge` and the desktop
 /// binary's `spor-companion bridge`.
@@ -44,6 +46,12 @@ pub enum BridgeError {
     /// The HTTP client could not be built.
     #[error("{0}")]
     Auth(#[from] AuthError),
+    /// Another OS user listens at the companion's address.
+    #[error(transparent)]
+    Socket(#[from] SocketOwnerError),
+    /// The data folder is not, and cannot be made, the user's alone.
+    #[error(transparent)]
+    Files(#[from] OwnerOnlyError),
 }
 
 /// Checks and normalizes the endpoint: `https`, or `http` on loopback only

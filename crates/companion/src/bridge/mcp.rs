@@ -1,7 +1,7 @@
 //! The companion's MCP endpoint as the bridge calls it: one HTTP client,
 //! the headers every request carries (bearer token, session, protocol
-//! version), the POST, GET and DELETE requests, and failures as the text
-//! the host shows.
+//! version), the POST, GET and DELETE requests, sent only to a socket of
+//! our own OS user, and failures as the text the host shows.
 
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::args::BridgeError;
+use super::socket_owner::check;
 use crate::http_body::read_prefix;
 use crate::sensitive::Sensitive;
 
@@ -106,6 +107,18 @@ impl Mcp {
         self.http
             .delete(self.url.clone())
             .headers(self.headers(token, Some(session), protocol))
+    }
+
+    /// Sends `request` (built by [`Mcp::post`], [`Mcp::listen`] or
+    /// [`Mcp::delete`], so it carries the token) once the socket listening
+    /// at the endpoint is known to be our own user's; otherwise, or when
+    /// the endpoint cannot be reached, why not, for the host.
+    pub(super) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, String> {
+        check(&self.url).await.map_err(|e| e.to_string())?;
+        request.send().await.map_err(|e| self.unreachable(&e))
     }
 
     /// Why the endpoint could not be reached, for the host.

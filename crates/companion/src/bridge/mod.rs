@@ -6,6 +6,10 @@
 //! (GET), come back out on stdout one message per line. Messages are
 //! relayed, never interpreted — only `initialize` is read, for the host's
 //! name and so a lost session can be re-established.
+//!
+//! Nothing goes to a companion address another OS user listens on
+//! ([`socket_owner`]), and the bridge's folder, lock and secret files are
+//! its user's alone (`secrets::owner_only`).
 
 mod args;
 pub mod browser;
@@ -15,11 +19,13 @@ mod mcp;
 pub mod oauth;
 mod relay;
 mod session;
+pub mod socket_owner;
 mod stdio;
 mod stream;
 
 use std::path::PathBuf;
 
+use crate::secrets::owner_only;
 use crate::secrets::{SecretStore, SecretStoreKind, Vault};
 pub use args::{endpoint, BridgeArgs, BridgeError};
 use relay::Relay;
@@ -99,6 +105,13 @@ pub async fn run(
         }
     };
     let url = endpoint(&raw)?;
+    // Refused at once, before anything is read or written, so the host's
+    // log says why the bridge stopped.
+    socket_owner::check(&url).await?;
+    let dir = data_dir.clone();
+    tokio::task::spawn_blocking(move || owner_only::dir(&dir))
+        .await
+        .map_err(|e| BridgeError::Io(std::io::Error::other(e)))??;
     let store = SecretStore::open_vault(Vault::Bridge, kind, &data_dir)?;
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     let stdout = tokio::io::stdout();

@@ -288,14 +288,12 @@ impl Relay {
         is_init: bool,
     ) -> Reply {
         let protocol = self.session.lock().await.protocol.clone();
-        let resp = self
+        let request = self
             .mcp
-            .post(token, session, protocol.as_deref(), body.to_vec())
-            .send()
-            .await;
-        let resp = match resp {
+            .post(token, session, protocol.as_deref(), body.to_vec());
+        let resp = match self.mcp.send(request).await {
             Ok(r) => r,
-            Err(e) => return Reply::Failed(self.mcp.unreachable(&e)),
+            Err(why) => return Reply::Failed(why),
         };
         match resp.status() {
             StatusCode::UNAUTHORIZED => {

@@ -42,11 +42,7 @@ pub(super) async fn reinitialize(
         .init
         .clone()
         .ok_or("the host never initialized a session")?;
-    let resp = mcp
-        .post(token, None, None, init)
-        .send()
-        .await
-        .map_err(|e| mcp.unreachable(&e))?;
+    let resp = mcp.send(mcp.post(token, None, None, init)).await?;
     if !resp.status().is_success() {
         return Err(describe_failure(resp.status(), resp).await);
     }
@@ -61,8 +57,7 @@ pub(super) async fn reinitialize(
     while let Ok(Some(_)) = resp.chunk().await {}
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
     let _ = mcp
-        .post(token, id.as_deref(), protocol.as_deref(), initialized)
-        .send()
+        .send(mcp.post(token, id.as_deref(), protocol.as_deref(), initialized))
         .await;
     tracing::info!("session re-established");
     Ok(Some(generation))
@@ -80,6 +75,6 @@ pub(super) async fn end(mcp: &Mcp, session: &Mutex<Session>, auth: Option<&Arc<O
     let Ok(Ok(token)) = tokio::time::timeout(DRAIN, auth.current_token()).await else {
         return;
     };
-    let request = mcp.delete(&token, &id, protocol.as_deref()).send();
+    let request = mcp.send(mcp.delete(&token, &id, protocol.as_deref()));
     let _ = tokio::time::timeout(Duration::from_secs(2), request).await;
 }

@@ -58,7 +58,7 @@ impl Listener {
                 };
                 let request = mcp.listen(&token, &sid, protocol.as_deref(), last_id.as_deref());
                 let sent = tokio::select! {
-                    r = request.send() => r,
+                    r = mcp.send(request) => r,
                     _ = stop.wait_for(|s| *s) => return,
                 };
                 match sent {

@@ -8,11 +8,14 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use super::backend::{SecretBackend, SecretError, FILE_STORE_NAME};
+use super::owner_only;
 use crate::sensitive::Sensitive;
 
 /// A JSON file `{ "<account id>": "<secret>" }`, mode `0600`, replaced
 /// atomically on every write. Read-modify-write is serialized across
-/// processes (the daemon and the CLI) with a lock on a sibling file.
+/// processes (the daemon, the CLI and bridges) with a lock on a sibling
+/// file. The folder, the file and the lock are the owner's alone
+/// ([`owner_only`]): created so, tightened when found wider.
 #[derive(Debug)]
 pub struct FileStore {
     path: PathBuf,
@@ -41,16 +44,8 @@ impl FileStore {
             .path
             .parent()
             .ok_or_else(|| self.err("no parent directory"))?;
-        fs::create_dir_all(dir).map_err(|e| self.err(e))?;
-        let mut opts = fs::OpenOptions::new();
-        opts.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let file = opts
-            .open(dir.join(format!("{FILE_STORE_NAME}.lock")))
+        // Another user able to open the lock could hold it and stall us.
+        let file = owner_only::lock_file(&dir.join(format!("{FILE_STORE_NAME}.lock")))
             .map_err(|e| self.err(e))?;
         match hold {
             Hold::Shared => file.lock_shared(),
@@ -68,6 +63,8 @@ impl FileStore {
     }
 
     fn read(&self) -> Result<BTreeMap<String, String>, SecretError> {
+        // A file an older version or the person left readable to others.
+        owner_only::existing_file(&self.path).map_err(|e| self.err(e))?;
         match fs::read(&self.path) {
             Ok(bytes) => {
                 serde_json::from_slice(&bytes).map_err(|_| self.err("not a valid secret file"))
@@ -82,10 +79,17 @@ impl FileStore {
             .path
             .parent()
             .ok_or_else(|| self.err("no parent directory"))?;
-        fs::create_dir_all(dir).map_err(|e| self.err(e))?;
+        owner_only::dir(dir).map_err(|e| self.err(e))?;
         let tmp = dir.join(format!(".{FILE_STORE_NAME}.{}.tmp", std::process::id()));
+        // A new file, never one left behind: a leftover keeps its owner and
+        // mode, and the rename would make them the secret file's.
+        match fs::remove_file(&tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(self.err(e)),
+        }
         let mut opts = fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
+        opts.write(true).create_new(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
@@ -203,6 +207,40 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_secret_file_and_lock_found_wider_are_tightened_and_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("data");
+        let path = dir.join(FILE_STORE_NAME);
+        let lock = dir.join(format!("{FILE_STORE_NAME}.lock"));
+        fs::create_dir(&dir).expect("mkdir");
+        fs::write(&path, br#"{"a": "spor_pat_old"}"#).expect("write");
+        fs::write(&lock, b"").expect("write");
+        let left_behind = dir.join(format!(".{FILE_STORE_NAME}.{}.tmp", std::process::id()));
+        fs::write(&left_behind, b"").expect("write");
+        for p in [&dir, &path, &lock, &left_behind] {
+            let mode = if p == &dir { 0o755 } else { 0o644 };
+            fs::set_permissions(p, fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+        let mode = |p: &PathBuf| fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+
+        let store = FileStore::new(path.clone());
+        assert_eq!(
+            store.get("a").expect("get").expect("kept").expose(),
+            "spor_pat_old"
+        );
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&lock), 0o600);
+        store
+            .set("b", &Sensitive::new("spor_pat_new".into()))
+            .expect("set");
+        assert_eq!(mode(&path), 0o600, "not the left-behind file's mode");
+        assert!(!left_behind.exists());
     }
 
     #[test]

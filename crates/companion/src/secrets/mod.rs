@@ -4,13 +4,15 @@
 //!
 //! `backend` holds what the stores share, `handle` the [`SecretStore`] the
 //! rest of the core holds, and `keychain`, `file` and `memory` one backend
-//! each.
+//! each. [`owner_only`] makes the folders and files that hold secrets (and
+//! the locks beside them) the owner's alone; the bridge uses it too.
 
 mod backend;
 mod file;
 mod handle;
 mod keychain;
 mod memory;
+pub mod owner_only;
 
 pub use backend::{
     SecretBackend, SecretError, SecretStoreKind, Vault, BRIDGE_FILE_STORE_NAME,

@@ -27,6 +27,7 @@ const BRIDGE_MAY_USE: &[&str] = &[
     "clock",
     "config",
     "http_body",
+    "peer",
     "secrets",
     "shutdown",
     "sse",

@@ -1,6 +1,7 @@
 //! What the bridge keeps per (server, host) — its registration and tokens —
 //! and where: in the secret store, read and written under a cross-process
-//! lock file, so several bridges share one registration and one token pair.
+//! lock file (`0600` in a `0700` folder), so several bridges share one
+//! registration and one token pair.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::AuthError;
 use super::token::TokenResponse;
+use crate::secrets::owner_only;
 use crate::secrets::SecretStore;
 use crate::sensitive::Sensitive;
 
@@ -85,29 +87,22 @@ impl CredentialStore {
     }
 
     /// Takes the exclusive cross-process lock; it is held until the file is
-    /// dropped.
+    /// dropped. The file and its folder are our user's alone, so only our
+    /// own bridges can make this wait.
     pub(super) async fn lock(&self) -> Result<File, AuthError> {
         let path = self.lock_path.clone();
-        let err = {
+        let failed = {
             let path = path.clone();
             move |e: String| AuthError::Lock(path.clone(), e)
         };
-        tokio::task::spawn_blocking(move || -> Result<File, String> {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-            }
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(|e| e.to_string())?;
-            f.lock().map_err(|e| e.to_string())?;
+        tokio::task::spawn_blocking(move || -> Result<File, AuthError> {
+            let f = owner_only::lock_file(&path)?;
+            f.lock()
+                .map_err(|e| AuthError::Lock(path.clone(), e.to_string()))?;
             Ok(f)
         })
         .await
-        .map_err(|e| err(e.to_string()))?
-        .map_err(err)
+        .map_err(|e| failed(e.to_string()))?
     }
 
     /// The stored credentials, or empty ones when there are none.

@@ -1,12 +1,13 @@
 //! Finding the authorization server for the MCP endpoint: RFC 9728
 //! protected-resource metadata, then RFC 8414 authorization-server metadata,
-//! with the resource and the issuer checked.
+//! with the resource and the issuer checked, and every endpoint on the MCP
+//! endpoint's own origin.
 
 use serde_json::Value;
 use url::Url;
 
 use super::error::AuthError;
-use super::http::{read_json, unreachable};
+use super::http::{read_json, send};
 
 /// Endpoints found by discovery.
 #[derive(Clone, Debug)]
@@ -40,17 +41,28 @@ pub fn resource_metadata_hint(www_authenticate: &str) -> Option<String> {
     Some(value.to_string())
 }
 
+/// `url` when it is on `resource`'s origin (scheme, host and port). The
+/// bridge was told where Spor Companion is and talks to nobody else: a
+/// server whose metadata names another one gets nothing sent there, no
+/// registration, no code exchange, no refresh token.
+fn on_origin(what: &'static str, url: Url, resource: &Url) -> Result<Url, AuthError> {
+    if url.origin() == resource.origin() {
+        return Ok(url);
+    }
+    Err(AuthError::ForeignOrigin {
+        what,
+        url: url.to_string(),
+        origin: resource.origin().ascii_serialization(),
+    })
+}
+
 fn same_resource(a: &str, b: &Url) -> bool {
     a.trim_end_matches('/') == b.as_str().trim_end_matches('/')
 }
 
 async fn get_json(http: &reqwest::Client, url: &Url) -> Result<Option<Value>, AuthError> {
-    let resp = http
-        .get(url.clone())
-        .header("accept", "application/json")
-        .send()
-        .await
-        .map_err(|e| unreachable(url, &e))?;
+    let request = http.get(url.clone()).header("accept", "application/json");
+    let resp = send(url, request).await?;
     if !resp.status().is_success() {
         return Ok(None);
     }
@@ -66,8 +78,8 @@ pub(super) async fn discover(
 ) -> Result<Endpoints, AuthError> {
     let mut candidates = Vec::new();
     if let Some(h) = hint.and_then(|h| Url::parse(h).ok()) {
-        // Only a same-origin hint: a hostile server must not point the
-        // bridge at someone else's metadata.
+        // Only a same-origin hint, like every endpoint below; another
+        // one is not an error, the well-known places are tried instead.
         if h.origin() == resource.origin() {
             candidates.push(h);
         }
@@ -104,6 +116,7 @@ pub(super) async fn discover(
         .to_string();
     let issuer_url =
         Url::parse(&issuer).map_err(|_| AuthError::Discovery(format!("bad issuer {issuer:?}")))?;
+    let issuer_url = on_origin("authorization server", issuer_url, resource)?;
     let asm = get_json(http, &well_known(&issuer_url, "oauth-authorization-server"))
         .await?
         .ok_or_else(|| {
@@ -126,12 +139,13 @@ pub(super) async fn discover(
             )));
         }
     }
-    let url_of = |field: &str| -> Result<Option<Url>, AuthError> {
+    let url_of = |field: &'static str| -> Result<Option<Url>, AuthError> {
         match asm.get(field).and_then(Value::as_str) {
             None => Ok(None),
             Some(s) => Url::parse(s)
-                .map(Some)
-                .map_err(|_| AuthError::Discovery(format!("bad {field} {s:?}"))),
+                .map_err(|_| AuthError::Discovery(format!("bad {field} {s:?}")))
+                .and_then(|u| on_origin(field, u, resource))
+                .map(Some),
         }
     };
     let missing = |f: &str| AuthError::Discovery(format!("{issuer} has no {f}"));
@@ -164,6 +178,48 @@ mod tests {
             well_known(&i, "oauth-authorization-server").as_str(),
             "http://127.0.0.1:7767/.well-known/oauth-authorization-server"
         );
+    }
+
+    #[test]
+    fn only_endpoints_on_the_resources_own_origin_are_accepted() {
+        let resource = Url::parse("http://127.0.0.1:7767/mcp").expect("url");
+        for ok in [
+            "http://127.0.0.1:7767/oauth/token",
+            "http://127.0.0.1:7767",
+            "http://127.0.0.1:7767/elsewhere?x=1",
+        ] {
+            let u = Url::parse(ok).expect("url");
+            assert_eq!(
+                on_origin("token_endpoint", u.clone(), &resource).expect(ok),
+                u
+            );
+        }
+        for bad in [
+            "http://127.0.0.1:7768/oauth/token",
+            "https://127.0.0.1:7767/oauth/token",
+            "http://localhost:7767/oauth/token",
+            "http://[::1]:7767/oauth/token",
+            "https://auth.example/oauth/token",
+        ] {
+            let e = on_origin("token_endpoint", Url::parse(bad).expect("url"), &resource)
+                .expect_err(bad);
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "the token_endpoint {} is not on http://127.0.0.1:7767, where the bridge was \
+                     told Spor Companion is; nothing is sent there",
+                    Url::parse(bad).expect("url")
+                )
+            );
+        }
+        // The default port is the same origin as naming it.
+        let https = Url::parse("https://mcp.spor.example/mcp").expect("url");
+        on_origin(
+            "authorization server",
+            Url::parse("https://mcp.spor.example:443").expect("url"),
+            &https,
+        )
+        .expect("same origin");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::bridge::socket_owner::SocketOwnerError;
+use crate::secrets::owner_only::OwnerOnlyError;
 use crate::secrets::SecretError;
 
 /// Why the bridge could not get a usable access token. Messages are shown to
@@ -36,4 +38,20 @@ pub enum AuthError {
     /// The cross-process lock could not be taken.
     #[error("cannot lock {0}: {1}")]
     Lock(PathBuf, String),
+    /// The lock file is not, and cannot be made, the user's alone.
+    #[error(transparent)]
+    Files(#[from] OwnerOnlyError),
+    /// Another OS user listens where the companion should.
+    #[error(transparent)]
+    Socket(#[from] SocketOwnerError),
+    /// A discovered endpoint is on another origin than the MCP endpoint.
+    #[error("the {what} {url} is not on {origin}, where the bridge was told Spor Companion is; nothing is sent there")]
+    ForeignOrigin {
+        /// Which endpoint, e.g. `token_endpoint`.
+        what: &'static str,
+        /// Its URL, as the metadata named it.
+        url: String,
+        /// The MCP endpoint's origin.
+        origin: String,
+    },
 }

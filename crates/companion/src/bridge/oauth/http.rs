@@ -1,5 +1,6 @@
-//! The HTTP side every OAuth step shares: the client's bounds, reading a
-//! bounded JSON answer, and turning failures into text without secrets.
+//! The HTTP side every OAuth step shares: the client's bounds, sending only
+//! to a socket of our own OS user, reading a bounded JSON answer, and
+//! turning failures into text without secrets.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::error::AuthError;
+use crate::bridge::socket_owner::check;
 use crate::http_body::read_whole;
 
 /// Bound on metadata, registration and token responses.
@@ -22,6 +24,16 @@ pub(super) fn client(resource: &Url) -> Result<reqwest::Client, AuthError> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| AuthError::Unreachable(resource.to_string(), e.to_string()))
+}
+
+/// Sends `request` to `url` once the socket listening there is known to be
+/// our own user's; otherwise, or when `url` cannot be reached, why not.
+pub(super) async fn send(
+    url: &Url,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, AuthError> {
+    check(url).await?;
+    request.send().await.map_err(|e| unreachable(url, &e))
 }
 
 /// Why `url` could not be reached, naming only its origin.

@@ -6,7 +6,7 @@ use url::Url;
 
 use super::discovery::Endpoints;
 use super::error::AuthError;
-use super::http::{oauth_error_text, read_json, unreachable};
+use super::http::{oauth_error_text, read_json, send};
 use super::token::{self, TokenFailure};
 use crate::sensitive::Sensitive;
 use crate::tokens::random_b64;
@@ -33,12 +33,7 @@ pub(super) async fn register(
         "software_id": "spor-companion-bridge",
         "software_version": env!("CARGO_PKG_VERSION"),
     });
-    let resp = http
-        .post(reg.clone())
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| unreachable(&reg, &e))?;
+    let resp = send(&reg, http.post(reg.clone()).json(&body)).await?;
     let status = resp.status();
     let json = read_json(resp).await.unwrap_or(Value::Null);
     if !status.is_success() {

@@ -7,7 +7,7 @@ use url::Url;
 
 use super::discovery::Endpoints;
 use super::error::AuthError;
-use super::http::{oauth_error_text, read_json, unreachable};
+use super::http::{oauth_error_text, read_json, send};
 use crate::sensitive::Sensitive;
 
 /// A successful token response.
@@ -73,13 +73,13 @@ pub(super) async fn request(
     ep: &Endpoints,
     form: &[(&str, &str)],
 ) -> Result<TokenResponse, TokenFailure> {
-    let resp = http
+    let request = http
         .post(ep.token.clone())
         .header("accept", "application/json")
-        .form(form)
-        .send()
+        .form(form);
+    let resp = send(&ep.token, request)
         .await
-        .map_err(|e| TokenFailure::Other(unreachable(&ep.token, &e)))?;
+        .map_err(TokenFailure::Other)?;
     let status = resp.status();
     let json = read_json(resp).await.unwrap_or(Value::Null);
     if status.is_success() {
