@@ -42,11 +42,12 @@ fn open(
     kind: SecretStoreKind,
     data_dir: PathBuf,
     default_server: Option<String>,
+    consent_mode: ConsentMode,
 ) -> Result<AppState> {
     let config = Config {
         data_dir,
         default_server,
-        consent_mode: ConsentMode::Browser,
+        consent_mode,
     };
     Ok(AppState::open(config, kind)?)
 }
@@ -60,7 +61,7 @@ async fn run_serve(kind: SecretStoreKind, data_dir: PathBuf, serve: ServeArgs) -
         Some(s) => Some(spor_companion::upstream::normalize_server_url(s)?),
         None => None,
     };
-    let state = open(kind, data_dir, default_server)?;
+    let state = open(kind, data_dir, default_server, serve.consent)?;
     // Before the ready line: whoever reads it may stop us at once.
     let stop = spor_companion::shutdown::signal();
     let service = match Companion::start(state, serve.listen).await {
@@ -101,7 +102,8 @@ fn who(a: &spor_companion::store::Account) -> String {
 }
 
 async fn run_account(kind: SecretStoreKind, data_dir: PathBuf, cmd: AccountCommand) -> Result<()> {
-    let state = open(kind, data_dir, None)?;
+    // No page is served here, so the consent mode plays no part.
+    let state = open(kind, data_dir, None, ConsentMode::Browser)?;
     match cmd {
         AccountCommand::Add {
             server,
