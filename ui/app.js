@@ -202,7 +202,8 @@ async function initEvents() {
     }),
     listen('companion://add-account', (p) => {
       const server = p && typeof p.server === 'string' ? p.server : null;
-      consent.whenClosed(() => openAddAccount({ server }));
+      const unknownOrigin = p && typeof p.unknownOrigin === 'string' ? p.unknownOrigin : null;
+      consent.whenClosed(() => openAddAccount({ server, unknownOrigin }));
     }),
     listen('companion://open-consent', (p) => {
       if (p && p.id) consent.request(p.id);

@@ -174,8 +174,10 @@ function render() {
     h('span', { id: 'consent-expiry', class: 'expiry' }, icon('clock'), h('span', { id: 'consent-expiry-text' }))));
 
   scroll.appendChild(h('h1', { id: 'consent-title', text: 'Connect an assistant' }));
+  // The name is the client's own claim: isolated, so bidi controls in it
+  // cannot reorder the sentence around it.
   scroll.appendChild(h('p', { class: 'consent-lead' },
-    h('strong', { class: 'client-name', text: name, title: name }),
+    h('strong', { class: 'client-name', title: name }, h('bdi', { text: name })),
     ' ',
     h('span', { class: 'tag', title: 'Assistants choose their own names; Spor Companion cannot verify them.', text: 'name as stated by the app' }),
     ' wants to use your Spor account.'));
@@ -186,7 +188,7 @@ function render() {
     h('dd', { id: 'consent-program', title: 'As the operating system reports it, not as the assistant claims.' }, who.program || 'unknown program'),
     h('dt', null, 'Returns to'),
     h('dd', null, h('code', { class: 'mono', text: v.redirectHost || '' }),
-      who.listener ? h('span', { id: 'consent-listener', class: 'listener', text: ` · held by ${who.listener}` }) : null),
+      who.listener ? h('span', { id: 'consent-listener', class: 'listener', text: ` · ${who.listener}` }) : null),
     h('dt', null, 'Access'),
     h('dd', null, "Read and write your team graph through Spor's tools, as you.")));
   for (const w of who.warnings || []) {
@@ -238,12 +240,28 @@ function firstRejected(v) {
   return (v.options || []).find((o) => o.rejected) || undefined;
 }
 
+/** Scheme, host and port of a server URL, so look-alike accounts differ visibly. */
+function originOf(server) {
+  try {
+    const origin = new URL(server).origin;
+    return origin && origin !== 'null' ? origin : server;
+  } catch {
+    return server || '';
+  }
+}
+
+/** Text from outside (a label, a person's name) as its own bidi run. */
+function isolated(text, attrs) {
+  return h('bdi', { ...(attrs || {}), text });
+}
+
 function picker(v) {
   const options = v.options || [];
   const fs = h('fieldset', { id: 'consent-options', class: 'options' },
     h('legend', { text: options.length > 1 ? 'Organization' : 'Account' }));
   options.forEach((o, i) => {
-    const who = [o.who, o.serverHost].filter(Boolean).join(' · ');
+    const origin = originOf(o.server);
+    const who = [o.who, origin].filter(Boolean).join(' · ');
     if (o.accountId && !o.rejected) {
       const inputId = `consent-opt-${i}`;
       const radio = h('input', {
@@ -254,9 +272,12 @@ function picker(v) {
         radio,
         h('span', { class: 'option-body' },
           h('span', { class: 'option-title' },
-            h('span', { class: 'truncate', text: o.label || o.org }),
-            o.org && o.org !== o.label ? h('span', { class: 'org-slug', text: o.org }) : null),
-          h('span', { class: 'option-who truncate', text: who, title: who }))));
+            h('span', { class: 'truncate' }, isolated(o.label || o.org)),
+            o.org && o.org !== o.label ? isolated(o.org, { class: 'org-slug' }) : null),
+          h('span', { class: 'option-who truncate', title: who },
+            o.who ? isolated(o.who) : null,
+            o.who ? ' · ' : null,
+            h('span', { class: 'option-origin mono', text: origin })))));
     } else {
       const label = o.label || o.org;
       const action = o.rejected ? 'Paste a new one' : 'Add a token for this org';
@@ -264,9 +285,11 @@ function picker(v) {
         h('span', { class: 'radio-placeholder', 'aria-hidden': 'true' }),
         h('span', { class: 'option-body' },
           h('span', { class: 'option-title' },
-            h('span', { class: 'truncate', text: label, title: label }),
-            o.org && o.org !== o.label ? h('span', { class: 'org-slug', text: o.org }) : null),
+            h('span', { class: 'truncate', title: label }, isolated(label)),
+            o.org && o.org !== o.label ? isolated(o.org, { class: 'org-slug' }) : null),
           h('span', { class: 'option-who option-missing' },
+            h('span', { class: 'option-origin mono', text: origin }),
+            h('span', { class: 'sep', 'aria-hidden': 'true', text: '·' }),
             h('span', { class: o.rejected ? 'bad' : '', text: o.rejected ? 'Token rejected' : 'No token yet' }),
             h('span', { class: 'sep', 'aria-hidden': 'true', text: '·' }),
             h('button', {
@@ -286,13 +309,11 @@ function tokenForm({ inline, option }) {
   });
   if (inline) {
     form.appendChild(h('p', { class: 'form-title' },
-      option ? `Token for ${option.label || option.org}` : 'Token for another organization',
-      option && option.org && option.org !== option.label ? h('span', { class: 'org-slug', text: option.org }) : null));
+      option ? h('span', null, 'Token for ', isolated(option.label || option.org)) : 'Token for another organization',
+      option && option.org && option.org !== option.label ? isolated(option.org, { class: 'org-slug' }) : null));
   }
   if (server) {
-    let host = server;
-    try { host = new URL(server).host || server; } catch { /* keep as is */ }
-    form.appendChild(h('p', { class: 'server-line' }, 'Server ', h('code', { class: 'mono', text: host, title: server })));
+    form.appendChild(h('p', { class: 'server-line' }, 'Server ', h('code', { class: 'mono', text: server })));
   } else {
     form.appendChild(h('label', { for: 'consent-server', text: 'Spor server URL' }));
     form.appendChild(h('input', {

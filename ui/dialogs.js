@@ -1,6 +1,6 @@
 // Add account, Replace token and Remove account dialogs.
 
-import { $, $$, show, plural, errorText } from './dom.js';
+import { h, $, $$, show, clear, icon, plural, errorText } from './dom.js';
 import { invoke, toast, busy, state, knownServer, findAccount } from './core.js';
 
 let current = null; // {dialog, returnFocus}
@@ -85,14 +85,33 @@ export function reportAccountResult(result, verb) {
 
 // ---------------------------------------------------------------- add account
 
-export function openAddAccount({ server } = {}) {
+/**
+ * Opens the add-account form. `unknownOrigin` is set when a
+ * spor-companion:// link named a server no account or setting uses here:
+ * any web page can fire such a link, so the form says where it came from.
+ */
+export function openAddAccount({ server, unknownOrigin } = {}) {
   const dialog = $('#add-account-dialog');
   const serverInput = $('#add-server');
   const tokenInput = $('#add-token');
   serverInput.value = server || knownServer() || '';
   tokenInput.value = '';
   setError($('#add-error'), '');
+  linkWarning(unknownOrigin || null);
   open(dialog, firstEmpty(serverInput, tokenInput));
+}
+
+function linkWarning(origin) {
+  const el = $('#add-link-warning');
+  clear(el);
+  if (origin) {
+    el.appendChild(icon('alert'));
+    el.appendChild(h('span', null,
+      'This link came from outside Spor Companion, from a web page or another program. It names a server not used here: ',
+      h('strong', { class: 'mono', text: origin }),
+      '. Add a token only if you trust that server.'));
+  }
+  show(el, Boolean(origin));
 }
 
 async function submitAdd(ev) {

@@ -243,7 +243,7 @@ function assistantRow(a) {
       avatar(name),
       h('div', { class: 'assistant-info' },
         h('div', { class: 'row-title' },
-          h('span', { class: 'assistant-name truncate', text: name, title: `${name} — name as stated by the app` }),
+          h('span', { class: 'assistant-name truncate', title: `${name} — name as stated by the app` }, h('bdi', { text: name })),
           account),
         meta,
         last),

@@ -49,6 +49,9 @@ pub enum AccountError {
     /// No server URL given and none known.
     #[error("enter the Spor server URL")]
     ServerRequired,
+    /// The consent page named a server other than the ones already in use.
+    #[error("this page adds tokens only for the Spor server already in use ({}); add a token for another server in the Spor Companion app or with spor-companiond account add", .0.join(", "))]
+    ServerNotAllowed(Vec<String>),
     /// A replacement token belongs to another organization.
     #[error("this token is for the organization {found}, not {expected}; add it as a new account instead")]
     WrongOrg {
@@ -80,6 +83,7 @@ impl AccountError {
             Self::Duplicate(_) => "duplicate",
             Self::TooManyPastes => "rate_limited",
             Self::ServerRequired => "server_required",
+            Self::ServerNotAllowed(_) => "server_not_allowed",
             Self::WrongOrg { .. } => "wrong_org",
         }
     }
@@ -135,6 +139,29 @@ pub async fn paste_token(
         add_spor_account(state, &server, None, pat).await
     })
     .await
+}
+
+/// A PAT pasted on the consent page. Whoever holds a request id can post
+/// that form, so once a server is known (configured, or any stored Spor
+/// account's) the token goes to a known one only: naming another is
+/// `ServerNotAllowed` before anything is sent or stored, and naming none
+/// means the first known one. With no server known, as [`paste_token`].
+pub async fn paste_token_on_page(
+    state: &AppState,
+    server: Option<&str>,
+    pat: Sensitive<String>,
+) -> Result<Added, AccountError> {
+    let known = known_servers(state).await?;
+    let named = server.map(str::trim).filter(|s| !s.is_empty());
+    let server = match (known.first(), named) {
+        (None, named) => named.map(str::to_string),
+        (Some(first), None) => Some(first.clone()),
+        (Some(_), Some(named)) => match normalize_server_url(named) {
+            Ok(n) if known.contains(&n) => Some(n),
+            _ => return Err(AccountError::ServerNotAllowed(known)),
+        },
+    };
+    paste_token(state, server.as_deref(), pat).await
 }
 
 /// Runs a paste unless too many were rejected in the last minute, and
@@ -450,17 +477,21 @@ pub async fn reject(
     Ok(revoked)
 }
 
-/// The server a new token is for when the form does not name one.
+/// The server a new token is for when the form does not name one: the
+/// first of [`known_servers`], if the database can be read.
 pub async fn known_server(state: &AppState) -> Option<String> {
-    if let Some(s) = &state.config.default_server {
-        return Some(s.clone());
+    known_servers(state).await.ok()?.into_iter().next()
+}
+
+/// The Spor servers already in use: the configured default first, then
+/// those of the stored Spor accounts (generic upstreams are MCP URLs, not
+/// Spor servers), each once.
+pub async fn known_servers(state: &AppState) -> Result<Vec<String>, StoreError> {
+    let mut known: Vec<String> = state.config.default_server.iter().cloned().collect();
+    for a in state.store.accounts().await? {
+        if a.kind == AccountKind::Spor && !known.contains(&a.server) {
+            known.push(a.server);
+        }
     }
-    state
-        .store
-        .accounts()
-        .await
-        .ok()?
-        .into_iter()
-        .next()
-        .map(|a| a.server)
+    Ok(known)
 }

@@ -18,12 +18,18 @@ pub const DATABASE_NAME: &str = "companion.db";
 /// File name of the app's settings inside the data dir.
 pub const SETTINGS_NAME: &str = "settings.json";
 
-/// Who shows consent: the browser page (headless) or the app's own window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Who decides consent: the browser page (headless), the terminal (headless
+/// on a shared server) or the app's own window. `serve --consent` picks
+/// between the first two; the desktop app is always `Native`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ConsentMode {
     /// The browser page offers Allow and Deny.
     Browser,
+    /// Only `spor-companiond consent approve` allows; the page shows the
+    /// request and that command, and can only deny.
+    Cli,
     /// The desktop app decides; the browser page only waits.
+    #[value(skip)]
     Native,
 }
 

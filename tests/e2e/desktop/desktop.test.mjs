@@ -11,7 +11,9 @@
 //    is in the Secret Service and in no file.
 // 2. Second run on the same data: consent without a PAT prompt (paste once).
 // 3. A second launch with a spor-companion:// link is forwarded to the
-//    running app (single instance) and opens the add-account form prefilled.
+//    running app (single instance) and opens the add-account form prefilled;
+//    a link naming a server not used here (any web page can fire one) opens
+//    it with a warning naming that origin, and nothing is stored.
 // 4. "Connect assistant" → "Add to Claude Desktop" writes the app itself as
 //    the bridge into $HOME/.config/Claude/claude_desktop_config.json, and
 //    Remove takes exactly that entry out again.
@@ -202,6 +204,8 @@ test('first run: native consent with PAT paste, tools through the gateway, Disco
       await wd.waitVisible('#consent', { timeoutMs: 30_000, what: 'the consent view' });
       await wd.waitFor('return document.querySelector("#consent").textContent.includes(arguments[0]);',
         { args: ['Desktop E2E Assistant'], what: 'the consent view to name the client' });
+      assert.equal(await wd.exec('return document.querySelector("#consent .client-name bdi")?.textContent;'),
+        'Desktop E2E Assistant', 'the self-declared name is shown bidi-isolated');
       // The browser tab only waits: web content cannot approve.
       await assistant.provider.pendingRedirect;
       assert.match(assistant.waitingText(), /Approve in Spor Companion/);
@@ -304,7 +308,55 @@ test('a second launch forwards its spor-companion:// link to the running app, wh
       await wd.waitVisible('#add-account-dialog', { what: 'the add-account dialog' });
       assert.equal(await wd.exec('return document.querySelector("#add-server").value;'), sandbox.url, 'server prefilled from the link');
       assert.equal(await wd.exec('return document.querySelector("#add-token").value;'), '', 'a token is never taken from a link');
+      assert.equal(await wd.exec('return document.querySelector("#add-link-warning").hidden;'), true,
+        'the server of the stored account: no warning');
       await shot(wd, 'add-account-from-link');
+    });
+  });
+});
+
+/** The servers of the accounts the app has stored, as its own overview reads them from the database. */
+async function storedServers(wd) {
+  await wd.exec(`window.__e2eServers = null;
+    window.__TAURI__.core.invoke('overview').then((o) => { window.__e2eServers = o.accounts.map((a) => a.server); });`);
+  return wd.waitFor('return window.__e2eServers;', { what: 'the overview' });
+}
+
+/** How many tokens the app keeps in the Secret Service (never printing them). */
+async function keychainEntries() {
+  const r = await run('secret-tool', ['search', '--all', 'service', 'spor-companion'], { timeoutMs: 10_000 });
+  return `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.startsWith('attribute.username = ')).length;
+}
+
+test('a link naming a server not used here opens add-account with a warning naming its origin, and stores nothing', { timeout: 120_000 }, async () => {
+  await withDiagnostics('desktop-deep-link-unknown', { procs: () => [driver], page: () => undefined }, async () => {
+    await withApp(async (wd) => {
+      await wd.waitFor('return document.querySelectorAll("#accounts [data-account-id]").length === 1;', { what: 'the stored account' });
+      const servers = await storedServers(wd);
+      assert.deepEqual(servers, [sandbox.url]);
+      const tokens = await keychainEntries();
+      assert.equal(tokens, 1, 'the stored account\'s token is in the keychain');
+
+      const origin = 'https://spor-attacker.example:8443';
+      const link = `spor-companion://add-account?server=${encodeURIComponent(`${origin}/api`)}&token=spor_pat_from_a_link_must_be_ignored`;
+      const second = await run(APP, [link], {
+        env: { SPOR_COMPANION_DATA_DIR: dataDir, SPOR_COMPANION_PORT: String(appPort) },
+        timeoutMs: 30_000,
+      });
+      assert.equal(second.code, 0, `the second instance hands over and exits: ${second.stderr}`);
+      await wd.waitVisible('#add-account-dialog #add-link-warning', { what: 'the warning about the link' });
+      const warning = await wd.text('#add-link-warning');
+      assert.match(warning, /This link came from outside Spor Companion/);
+      assert.ok(warning.includes(`It names a server not used here: ${origin}.`), `the warning names the full origin: ${warning}`);
+      assert.equal(await wd.exec('return document.querySelector("#add-server").value;'), `${origin}/api`);
+      assert.equal(await wd.exec('return document.querySelector("#add-token").value;'), '', 'a token is never taken from a link');
+      await shot(wd, 'add-account-from-unknown-link');
+
+      // The link submitted nothing: no account row, no keychain entry.
+      await wd.click('#add-account-dialog .modal-foot [data-close]');
+      await wd.waitFor('return !document.querySelector("#add-account-dialog").open;', { what: 'the dialog to close' });
+      assert.deepEqual(await storedServers(wd), servers);
+      assert.equal(await keychainEntries(), tokens);
     });
   });
 });

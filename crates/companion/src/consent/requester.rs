@@ -62,14 +62,17 @@ impl Requester {
         }
     }
 
-    /// The redirect listener in words, when the redirect is on loopback.
+    /// Who holds the redirect port, as a phrase ("held by …", "nobody
+    /// listens on port …"), when the redirect is on loopback.
     pub fn listener_text(&self) -> Option<String> {
         let port = self.redirect_port?;
         Some(match self.redirect_listener.as_ref()? {
-            Listener::Program(p) => p.to_string(),
+            Listener::Program(p) => format!("held by {p}"),
             Listener::Nobody => format!("nobody listens on port {port}"),
-            Listener::OtherUser { uid } => format!("another user of this computer (uid {uid})"),
-            Listener::Unknown => "unknown program".to_string(),
+            Listener::OtherUser { uid } => {
+                format!("held by another user of this computer (uid {uid})")
+            }
+            Listener::Unknown => "held by an unknown program".to_string(),
         })
     }
 }
@@ -201,6 +204,9 @@ mod tests {
         let unknown = with(None, Listener::Unknown);
         assert!(unknown.warnings.is_empty());
         assert_eq!(unknown.registered_by_text(), "unknown program");
-        assert_eq!(unknown.listener_text().as_deref(), Some("unknown program"));
+        assert_eq!(
+            unknown.listener_text().as_deref(),
+            Some("held by an unknown program")
+        );
     }
 }

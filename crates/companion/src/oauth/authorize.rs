@@ -13,7 +13,7 @@ use serde::Deserialize;
 use spor_wire::oauth::authorize::{check_request, client_redirect, select_redirect};
 use spor_wire::oauth::{param, parse_params};
 
-use super::consent_page::{self, PageModel};
+use super::consent_page::{self, PageError, PageModel};
 use crate::accounts::{self, AccountError};
 use crate::config::ConsentMode;
 use crate::consent::{self, requester, ConsentError, PendingRequest};
@@ -133,14 +133,17 @@ pub async fn authorize(
 async fn render(
     state: &AppState,
     request: &PendingRequest,
-    error: Option<String>,
+    error: Option<PageError>,
     status: StatusCode,
 ) -> Response {
     let model = PageModel {
         request,
         options: consent::org_options(state).await,
-        known_server: accounts::known_server(state).await,
+        // Unreadable accounts show no server here; the form's POST checks
+        // again and fails closed.
+        known_servers: accounts::known_servers(state).await.unwrap_or_default(),
         mode: state.config.consent_mode,
+        cli: consent_page::cli_command(&state.config.data_dir),
         error,
     };
     consent_page::consent(status, &model)
@@ -173,8 +176,71 @@ fn check_form_origin(host: &LocalHost, headers: &HeaderMap) -> bool {
     }
 }
 
-fn forbidden(msg: &str) -> Response {
-    shown_error(StatusCode::FORBIDDEN, msg)
+/// What a consent form asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FormAction {
+    Allow,
+    Deny,
+    AddToken,
+}
+
+/// Why a consent form was refused before it was acted on; each is a `403`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FormRefusal {
+    /// Native mode: the desktop window decides.
+    DecidedInApp,
+    /// `--consent cli`: only the terminal allows or adds tokens.
+    DecidedInTerminal,
+    /// Not sent from our own page (`Origin`, else `Referer`).
+    ForeignOrigin,
+    /// The CSRF token does not match the request's.
+    StaleForm,
+}
+
+impl FormRefusal {
+    /// The stable code the page names in `data-error`.
+    fn code(self) -> &'static str {
+        match self {
+            Self::DecidedInApp => "approve_in_app",
+            Self::DecidedInTerminal => "approve_in_terminal",
+            Self::ForeignOrigin => "foreign_origin",
+            Self::StaleForm => "stale_form",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Self::DecidedInApp => "Approve this request in the Spor Companion window.",
+            Self::DecidedInTerminal => {
+                "This Spor Companion takes approvals and tokens only from a terminal: \
+                 run spor-companiond consent approve with the id shown on the page."
+            }
+            Self::ForeignOrigin => "This form must be sent from the Spor Companion page itself.",
+            Self::StaleForm => {
+                "This form is stale or was not sent from the Spor Companion page. \
+                 Reload the page and try again."
+            }
+        }
+    }
+
+    fn page(self) -> Box<Response> {
+        Box::new(consent_page::refusal_page(
+            StatusCode::FORBIDDEN,
+            self.code(),
+            self.message(),
+        ))
+    }
+}
+
+/// Whether the consent mode lets the page do `action` at all.
+fn mode_allows(mode: ConsentMode, action: FormAction) -> Result<(), FormRefusal> {
+    match (mode, action) {
+        (ConsentMode::Browser, _) | (ConsentMode::Cli, FormAction::Deny) => Ok(()),
+        (ConsentMode::Cli, FormAction::Allow | FormAction::AddToken) => {
+            Err(FormRefusal::DecidedInTerminal)
+        }
+        (ConsentMode::Native, _) => Err(FormRefusal::DecidedInApp),
+    }
 }
 
 /// Fields of the decision form.
@@ -186,32 +252,26 @@ pub struct DecisionForm {
     account_id: Option<String>,
 }
 
-/// Checks origin, mode and CSRF for a consent form; on success returns the
-/// pending request.
+/// Checks mode, origin and CSRF for a consent form, in that order (the mode
+/// refuses whatever the form carries); on success returns the pending
+/// request.
 fn guard_form(
     state: &AppState,
     host: &LocalHost,
     headers: &HeaderMap,
     id: &str,
     csrf: &str,
+    action: FormAction,
 ) -> Result<PendingRequest, Box<Response>> {
-    if state.config.consent_mode == ConsentMode::Native {
-        return Err(Box::new(forbidden(
-            "Approve this request in the Spor Companion window.",
-        )));
-    }
+    mode_allows(state.config.consent_mode, action).map_err(FormRefusal::page)?;
     if !check_form_origin(host, headers) {
-        return Err(Box::new(forbidden(
-            "This form must be sent from the Spor Companion page itself.",
-        )));
+        return Err(FormRefusal::ForeignOrigin.page());
     }
     let Some(req) = state.consent.pending(id, state.now()) else {
         return Err(Box::new(gone()));
     };
     if !tokens::constant_time_eq(req.csrf.expose(), csrf) {
-        return Err(Box::new(forbidden(
-            "This form is stale or was not sent from the Spor Companion page. Reload the page and try again.",
-        )));
+        return Err(FormRefusal::StaleForm.page());
     }
     Ok(req)
 }
@@ -224,21 +284,24 @@ pub async fn consent_decision(
     headers: HeaderMap,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    let req = match guard_form(&state, &host, &headers, &id, &form.csrf) {
+    let action = match form.decision.as_str() {
+        "allow" => FormAction::Allow,
+        "deny" => FormAction::Deny,
+        _ => return shown_error(StatusCode::BAD_REQUEST, "Unknown decision."),
+    };
+    let req = match guard_form(&state, &host, &headers, &id, &form.csrf, action) {
         Ok(r) => r,
         Err(resp) => return *resp,
     };
-    let result = match form.decision.as_str() {
-        "allow" => {
-            consent::approve(
-                &state,
-                &id,
-                form.account_id.as_deref().filter(|s| !s.is_empty()),
-            )
-            .await
-        }
-        "deny" => consent::deny(&state, &id),
-        _ => return shown_error(StatusCode::BAD_REQUEST, "Unknown decision."),
+    let result = if action == FormAction::Allow {
+        consent::approve(
+            &state,
+            &id,
+            form.account_id.as_deref().filter(|s| !s.is_empty()),
+        )
+        .await
+    } else {
+        consent::deny(&state, &id)
     };
     match result {
         Ok(decision) => {
@@ -249,15 +312,19 @@ pub async fn consent_decision(
         Err(ConsentError::UnknownRequest) => gone(),
         Err(e @ ConsentError::Store(_)) => {
             tracing::error!(error = %e, "approval failed");
-            render(
-                &state,
-                &req,
-                Some("Spor Companion could not save the approval; see its log.".into()),
-                StatusCode::INTERNAL_SERVER_ERROR,
-            )
-            .await
+            let error = PageError {
+                code: e.code(),
+                message: "Spor Companion could not save the approval; see its log.".into(),
+            };
+            render(&state, &req, Some(error), StatusCode::INTERNAL_SERVER_ERROR).await
         }
-        Err(e) => render(&state, &req, Some(e.to_string()), StatusCode::BAD_REQUEST).await,
+        Err(e) => {
+            let error = PageError {
+                code: e.code(),
+                message: e.to_string(),
+            };
+            render(&state, &req, Some(error), StatusCode::BAD_REQUEST).await
+        }
     }
 }
 
@@ -278,13 +345,19 @@ pub async fn consent_add_account(
     headers: HeaderMap,
     Form(form): Form<AccountForm>,
 ) -> Response {
-    let req = match guard_form(&state, &host, &headers, &id, &form.csrf) {
+    let req = match guard_form(
+        &state,
+        &host,
+        &headers,
+        &id,
+        &form.csrf,
+        FormAction::AddToken,
+    ) {
         Ok(r) => r,
         Err(resp) => return *resp,
     };
     let pat = Sensitive::new(form.pat);
-    let server = form.server_url.filter(|s| !s.trim().is_empty());
-    match accounts::paste_token(&state, server.as_deref(), pat).await {
+    match accounts::paste_token_on_page(&state, form.server_url.as_deref(), pat).await {
         Ok(added) => {
             let mut to = format!("/oauth/consent/{id}");
             if let Some(w) = added.warnings.first() {
@@ -302,11 +375,16 @@ pub async fn consent_add_account(
                 AccountError::TooManyPastes => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::BAD_REQUEST,
             };
-            let message = match e {
-                AccountError::TooManyPastes => "Too many rejected tokens in the last minute. Wait a minute, then paste the token again.".to_string(),
-                e => e.to_string(),
+            let message = if matches!(e, AccountError::TooManyPastes) {
+                "Too many rejected tokens in the last minute. Wait a minute, then paste the token again.".to_string()
+            } else {
+                e.to_string()
             };
-            render(&state, &req, Some(message), status).await
+            let error = PageError {
+                code: e.code(),
+                message,
+            };
+            render(&state, &req, Some(error), status).await
         }
     }
 }

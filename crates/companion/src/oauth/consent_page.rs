@@ -1,10 +1,12 @@
 //! The consent page (headless mode) and the shown-error page. Plain HTML with
 //! a same-origin stylesheet and script, so a strict CSP holds.
 
+use std::path::Path;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::config::ConsentMode;
+use crate::config::{default_data_dir, ConsentMode};
 use crate::consent::requester::Requester;
 use crate::consent::{OrgOption, PendingRequest};
 
@@ -23,12 +25,65 @@ pub struct PageModel<'a> {
     pub request: &'a PendingRequest,
     /// Organization choices.
     pub options: Vec<OrgOption>,
-    /// The server new tokens are for, if known.
-    pub known_server: Option<String>,
+    /// The servers new tokens may be for (the first is the default); empty
+    /// when none is known and the form asks for one.
+    pub known_servers: Vec<String>,
     /// Who decides.
     pub mode: ConsentMode,
+    /// How the person runs the daemon's CLI (see [`cli_command`]).
+    pub cli: String,
     /// An error from the last form submission.
-    pub error: Option<String>,
+    pub error: Option<PageError>,
+}
+
+/// A refusal the page shows: its stable code (in `data-error`, for scripts
+/// and tests) and the sentence the person reads.
+#[derive(Debug, Clone)]
+pub struct PageError {
+    /// Stable code, e.g. `server_not_allowed`.
+    pub code: &'static str,
+    /// What the person reads.
+    pub message: String,
+}
+
+/// `spor-companiond`, with `--data-dir` when the daemon does not use the
+/// default one, so the command the page shows works as printed.
+pub fn cli_command(data_dir: &Path) -> String {
+    if default_data_dir().as_deref() == Some(data_dir) {
+        return "spor-companiond".into();
+    }
+    format!(
+        "spor-companiond --data-dir {}",
+        shell_word(&data_dir.to_string_lossy())
+    )
+}
+
+/// Quotes a word for a POSIX shell unless it is plainly safe.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Wraps text from outside (names from a server, org labels) in a Unicode
+/// isolate (FSI … PDI) with its own bidi controls removed, so it can neither
+/// reorder what follows it nor close the isolate early. For places where
+/// markup (`<bdi>`) is not allowed, such as `<option>` text.
+fn isolated(s: &str) -> String {
+    format!("\u{2068}{}\u{2069}", without_bidi_controls(s))
+}
+
+fn without_bidi_controls(s: &str) -> String {
+    s.chars().filter(|c| !is_bidi_control(*c)).collect()
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Escapes text for HTML element content and quoted attributes.
@@ -50,6 +105,12 @@ pub fn esc(s: &str) -> String {
 fn origin_of(uri: &str) -> Option<String> {
     let u = url::Url::parse(uri).ok()?;
     Some(u.origin().ascii_serialization()).filter(|o| o != "null")
+}
+
+/// A server as the picker shows it: scheme, host and port, so look-alike
+/// accounts on different servers differ visibly.
+fn server_origin(server: &str) -> String {
+    origin_of(server).unwrap_or_else(|| server.to_string())
 }
 
 fn html(status: StatusCode, body: String, form_action_extra: Option<String>) -> Response {
@@ -94,22 +155,52 @@ fn shell(title: &str, main_attrs: &str, inner: &str) -> String {
 
 /// A page explaining why the request cannot go on; never redirects.
 pub fn error_page(status: StatusCode, message: &str) -> Response {
+    shown_error(status, None, message)
+}
+
+/// Like [`error_page`], naming the refusal's stable code in `data-error`.
+pub fn refusal_page(status: StatusCode, code: &str, message: &str) -> Response {
+    shown_error(status, Some(code), message)
+}
+
+fn shown_error(status: StatusCode, code: Option<&str>, message: &str) -> Response {
     let inner = format!(
-        "<h1>Can't connect this assistant</h1><p class=\"error\" role=\"alert\">{}</p>\
+        "<h1>Can't connect this assistant</h1><p class=\"error\" role=\"alert\"{}>{}</p>\
          <p class=\"muted\">You can close this tab.</p>",
+        error_attr(code),
         esc(message)
     );
     html(status, shell("Can't connect", "", &inner), None)
 }
 
+fn error_attr(code: Option<&str>) -> String {
+    code.map(|c| format!(" data-error=\"{}\"", esc(c)))
+        .unwrap_or_default()
+}
+
 fn token_form(m: &PageModel<'_>, open: bool) -> String {
     let r = m.request;
-    let server_field = match &m.known_server {
-        Some(s) => format!("<p class=\"muted\">Server: <code>{}</code></p>", esc(s)),
-        None => "<label for=\"server_url\">Spor server URL</label>\
-                 <input id=\"server_url\" name=\"server_url\" type=\"url\" required \
-                 placeholder=\"https://api.spor.example\" autocomplete=\"url\">"
+    // A known server is not up to the form: the page is reachable by
+    // whoever holds the request id, and the POST is checked the same way.
+    let server_field = match m.known_servers.as_slice() {
+        [] => "<label for=\"server_url\">Spor server URL</label>\
+               <input id=\"server_url\" name=\"server_url\" type=\"url\" required \
+               placeholder=\"https://api.spor.example\" autocomplete=\"url\">"
             .to_string(),
+        [one] => format!(
+            "<p class=\"muted server\">Server: <code>{}</code></p>",
+            esc(one)
+        ),
+        several => {
+            let options: String = several
+                .iter()
+                .map(|s| format!("<option value=\"{0}\">{0}</option>", esc(s)))
+                .collect();
+            format!(
+                "<label for=\"server_url\">Spor server</label>\
+                 <select id=\"server_url\" name=\"server_url\" required>{options}</select>"
+            )
+        }
     };
     let fields = format!(
         "<form method=\"post\" action=\"/oauth/consent/{id}/account\" class=\"token-form\">\
@@ -135,10 +226,12 @@ fn token_form(m: &PageModel<'_>, open: bool) -> String {
 /// The consent page for a pending request.
 pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
     let r = m.request;
+    // The name is the client's own claim: isolated, so bidi controls in it
+    // cannot reorder the sentence around it.
     let mut inner = format!(
         "<h1>Connect an assistant</h1>\
-         <p class=\"lead\"><strong>{name}</strong> <span class=\"tag\">name as stated by the app</span> \
-         wants to use your Spor account.</p>\
+         <p class=\"lead\"><strong class=\"client-name\"><bdi>{name}</bdi></strong> \
+         <span class=\"tag\">name as stated by the app</span> wants to use your Spor account.</p>\
          <dl class=\"facts\">{program}<dt>Returns to</dt><dd><code>{host}</code>{listener}</dd>\
          <dt>Access</dt><dd>Read and write your team graph through Spor's tools, as you.</dd></dl>{warnings}",
         name = esc(&r.client_name),
@@ -148,7 +241,11 @@ pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
         warnings = requester_warnings(&r.requester),
     );
     if let Some(e) = &m.error {
-        inner.push_str(&format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)));
+        inner.push_str(&format!(
+            "<p class=\"error\" role=\"alert\"{}>{}</p>",
+            error_attr(Some(e.code)),
+            esc(&e.message)
+        ));
     }
     let usable: Vec<&OrgOption> = m
         .options
@@ -160,17 +257,28 @@ pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
         esc(&r.id),
         esc(r.csrf.expose())
     );
-    if m.mode == ConsentMode::Native {
-        inner.push_str(
-            "<div class=\"waiting\" role=\"status\"><span class=\"spinner\" aria-hidden=\"true\"></span>\
-             <p><strong>Approve in Spor Companion.</strong> The Spor Companion window is asking you now; \
-             this tab continues by itself.</p></div>",
-        );
-        return html(
-            status,
-            shell("Approve in Spor Companion", &main_attrs, &inner),
-            None,
-        );
+    match m.mode {
+        ConsentMode::Native => {
+            inner.push_str(
+                "<div class=\"waiting\" role=\"status\"><span class=\"spinner\" aria-hidden=\"true\"></span>\
+                 <p><strong>Approve in Spor Companion.</strong> The Spor Companion window is asking you now; \
+                 this tab continues by itself.</p></div>",
+            );
+            return html(
+                status,
+                shell("Approve in Spor Companion", &main_attrs, &inner),
+                None,
+            );
+        }
+        ConsentMode::Cli => {
+            inner.push_str(&terminal_steps(m, &usable));
+            return html(
+                status,
+                shell("Approve from a terminal", &main_attrs, &inner),
+                origin_of(&r.redirect_uri),
+            );
+        }
+        ConsentMode::Browser => {}
     }
     if usable.is_empty() {
         inner.push_str(
@@ -187,19 +295,7 @@ pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
         );
         let mut first = true;
         for o in &m.options {
-            let server_host = url::Url::parse(&o.server)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .unwrap_or_default();
-            let text = match (&o.account_id, o.rejected) {
-                (Some(_), false) => {
-                    format!("{} ({}) — {} · {}", o.label, o.org, o.who, server_host)
-                }
-                (Some(_), true) => {
-                    format!("{} ({}) — token rejected, paste a new one", o.label, o.org)
-                }
-                (None, _) => format!("{} ({}) — no token yet", o.label, o.org),
-            };
+            let text = option_text(o);
             match (&o.account_id, o.rejected) {
                 (Some(id), false) => {
                     select.push_str(&format!(
@@ -230,7 +326,8 @@ pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
         inner.push_str(&token_form(m, false));
     }
     inner.push_str(&format!(
-        "<p class=\"muted small\">Or decide from a terminal: <code>spor-companiond consent approve {}</code></p>",
+        "<p class=\"muted small\">Or decide from a terminal: <code>{} consent approve {}</code></p>",
+        esc(&m.cli),
         esc(&r.id)
     ));
     html(
@@ -238,6 +335,78 @@ pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
         shell("Connect an assistant", &main_attrs, &inner),
         origin_of(&r.redirect_uri),
     )
+}
+
+/// One organization as the picker lists it: names isolated, and the
+/// server's full origin beside them.
+fn option_text(o: &OrgOption) -> String {
+    // The slug stays bare (scripts pick options by "(slug)"), but without
+    // bidi controls it cannot reorder what follows.
+    let name = format!("{} ({})", isolated(&o.label), without_bidi_controls(&o.org));
+    let origin = server_origin(&o.server);
+    match (&o.account_id, o.rejected) {
+        (Some(_), false) => format!("{name} — {} · {origin}", isolated(&o.who)),
+        (Some(_), true) => format!("{name} · {origin} — token rejected, paste a new one"),
+        (None, _) => format!("{name} · {origin} — no token yet"),
+    }
+}
+
+/// `--consent cli`: what to run, and a Deny button; no Allow and no token
+/// form, since only the terminal approves. The page keeps polling, so the
+/// tab follows the redirect once the command ran.
+fn terminal_steps(m: &PageModel<'_>, usable: &[&OrgOption]) -> String {
+    let r = m.request;
+    let approve = format!("{} consent approve {}", m.cli, r.id);
+    let mut out = String::from(
+        "<h2>Approve from a terminal</h2>\
+         <p>This Spor Companion takes approvals only from a terminal of the computer it runs on.</p>",
+    );
+    match usable {
+        [] => {
+            let server = m
+                .known_servers
+                .first()
+                .map(|s| shell_word(s))
+                .unwrap_or_else(|| "URL".into());
+            out.push_str(&format!(
+                "<p>No Spor token is stored yet. Add yours first:</p>\
+                 <pre class=\"command\"><code>printf %s \"$SPOR_PAT\" | {} account add --server {} --token-stdin</code></pre>\
+                 <p class=\"hint\">Give it the same <code>--secret-store</code> as the running daemon, if you chose one.</p>\
+                 <p>then allow this request:</p><pre class=\"command\"><code>{}</code></pre>",
+                esc(&m.cli),
+                esc(&server),
+                esc(&approve)
+            ));
+        }
+        [_] => out.push_str(&format!(
+            "<p>To allow it, run:</p><pre class=\"command\"><code>{}</code></pre>",
+            esc(&approve)
+        )),
+        several => {
+            out.push_str("<p>To allow it, run the line of the organization it should act in:</p><ul class=\"commands\">");
+            for o in several {
+                if let Some(id) = &o.account_id {
+                    out.push_str(&format!(
+                        "<li><span class=\"muted\">{}</span><pre class=\"command\"><code>{} --account {}</code></pre></li>",
+                        esc(&option_text(o)),
+                        esc(&approve),
+                        esc(id)
+                    ));
+                }
+            }
+            out.push_str("</ul>");
+        }
+    }
+    out.push_str(&format!(
+        "<div class=\"waiting\" role=\"status\"><span class=\"spinner\" aria-hidden=\"true\"></span>\
+         <p>This tab continues by itself once you approve.</p></div>\
+         <form method=\"post\" action=\"/oauth/consent/{id}\" class=\"decision\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <div class=\"buttons\"><button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button></div></form>",
+        id = esc(&r.id),
+        csrf = esc(r.csrf.expose()),
+    ));
+    out
 }
 
 /// The program that registered the client, as the OS told.
@@ -252,7 +421,7 @@ fn program_fact(r: &Requester) -> String {
 fn listener_fact(r: &Requester) -> String {
     match r.listener_text() {
         Some(t) => format!(
-            "<br><span class=\"muted small listener\">held by {}</span>",
+            "<br><span class=\"muted small listener\">{}</span>",
             esc(&t)
         ),
         None => String::new(),
@@ -297,6 +466,22 @@ pub async fn style() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn isolated_text_keeps_no_bidi_control_of_its_own() {
+        assert_eq!(
+            isolated("Ali\u{202E}ce\u{2069}"),
+            "\u{2068}Alice\u{2069}",
+            "an override or a stray PDI inside cannot leak out"
+        );
+    }
+
+    #[test]
+    fn shell_words_are_quoted_unless_plainly_safe() {
+        assert_eq!(shell_word("/srv/spor-data"), "/srv/spor-data");
+        assert_eq!(shell_word("/home/a b/it's"), "'/home/a b/it'\\''s'");
+        assert_eq!(shell_word("$(rm -rf ~)"), "'$(rm -rf ~)'");
+    }
 
     #[test]
     fn esc_neutralizes_markup() {

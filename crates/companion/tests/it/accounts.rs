@@ -1,13 +1,18 @@
 //! Adding and removing PATs: validated upstream, all-or-nothing, and
-//! removal cascading to every grant minted from the PAT (DESIGN §2).
+//! removal cascading to every grant minted from the PAT (DESIGN §2); the
+//! consent page's add-token form, which takes only a server already in use.
 
 use std::collections::BTreeMap;
 
+use axum::http::StatusCode;
 use spor_companion::accounts::{self, AccountError};
 use spor_companion::sensitive::Sensitive;
 use spor_companion::store::AccountStatus;
 
-use crate::support::{hash_prefix, Harness, PAT, UPSTREAM_REJECTION};
+use crate::support::{
+    hash_prefix, other_port, FakeUpstream, Harness, Pkce, Reply, PAT, PAT_BETA, REDIRECT,
+    UPSTREAM_REJECTION,
+};
 
 fn pat(s: &str) -> Sensitive<String> {
     Sensitive::new(s.to_string())
@@ -293,5 +298,235 @@ async fn generic_labels_and_tokens_are_checked_before_anything_is_sent() {
     }
     assert!(h.upstream.mcp_seen().is_empty());
     assert_nothing_stored(&h).await;
+    h.stop().await;
+}
+
+/// A pending request: its id and the page's CSRF token.
+async fn consent_request(h: &Harness) -> (String, String) {
+    let client = h.register(&[REDIRECT]).await;
+    let id = h
+        .authorize(&h.authorize_params(&client, REDIRECT, &Pkce::new()))
+        .await;
+    let csrf = h.csrf(&id).await;
+    (id, csrf)
+}
+
+/// Posts the consent page's add-token form as our page would; `server`
+/// `None` leaves the field out.
+async fn paste_on_page(
+    h: &Harness,
+    id: &str,
+    csrf: &str,
+    server: Option<&str>,
+    pat: &str,
+) -> Reply {
+    let mut form = vec![("csrf", csrf), ("pat", pat)];
+    if let Some(s) = server {
+        form.push(("server_url", s));
+    }
+    let resp = h
+        .http
+        .post(h.url(&format!("/oauth/consent/{id}/account")))
+        .header("origin", &h.base)
+        .form(&form)
+        .send()
+        .await
+        .expect("POST account form");
+    Reply::read(resp).await
+}
+
+/// Asserts the page's refusal of a server that is not in use: `400`, the
+/// `server_not_allowed` code, the known server named, no secret echoed.
+fn assert_server_not_allowed(r: &Reply, known: &str) {
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(
+        r.text.contains("data-error=\"server_not_allowed\""),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.text.contains(known),
+        "names the server in use: {}",
+        r.text
+    );
+    r.assert_leaks_nothing(&[PAT, PAT_BETA]);
+}
+
+#[tokio::test]
+async fn the_page_refuses_a_token_for_another_server_than_the_configured_one() {
+    let h = Harness::start_with_default_server().await;
+    // A look-alike: it knows the same PAT and answers /v1/me with the
+    // person's name, as a planted server would.
+    let planted = FakeUpstream::start().await;
+    planted.allow(PAT, "acme");
+    let (id, csrf) = consent_request(&h).await;
+
+    let page = h.get(&format!("/oauth/consent/{id}")).await;
+    assert!(
+        !page.text.contains("name=\"server_url\""),
+        "no server field: {}",
+        page.text
+    );
+    assert!(
+        page.text
+            .contains(&format!("Server: <code>{}</code>", h.upstream.url)),
+        "the configured server, read-only: {}",
+        page.text
+    );
+
+    let r = paste_on_page(&h, &id, &csrf, Some(&planted.url), PAT).await;
+    assert_server_not_allowed(&r, &h.upstream.url);
+    assert!(
+        planted.rest_calls().is_empty(),
+        "the planted server was never asked"
+    );
+    assert!(planted.mcp_seen().is_empty());
+    assert!(h.upstream.rest_calls().is_empty());
+    assert_nothing_stored(&h).await;
+    assert_eq!(h.state.consent.list(h.now()).len(), 1, "still pending");
+    planted.stop().await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_page_refuses_another_server_once_an_account_names_one() {
+    let h = Harness::start().await;
+    let account = h.add_account(PAT, "acme").await;
+    let planted = FakeUpstream::start().await;
+    planted.allow(PAT_BETA, "beta");
+    let (id, csrf) = consent_request(&h).await;
+    for spelling in [
+        planted.url.clone(),
+        format!("{}/", planted.url),
+        "not a url".into(),
+    ] {
+        let r = paste_on_page(&h, &id, &csrf, Some(&spelling), PAT_BETA).await;
+        assert_server_not_allowed(&r, &h.upstream.url);
+    }
+    assert!(
+        planted.rest_calls().is_empty(),
+        "the planted server was never asked"
+    );
+    let stored: Vec<String> = h
+        .state
+        .store
+        .accounts()
+        .await
+        .expect("accounts")
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(stored, vec![account.clone()]);
+    assert_eq!(h.secrets.entries().keys().collect::<Vec<_>>(), [&account]);
+    planted.stop().await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_page_adds_a_token_for_the_known_server_named_or_not() {
+    let h = Harness::start_with_default_server().await;
+    h.upstream.allow(PAT, "acme");
+    h.upstream.allow(PAT_BETA, "beta");
+    let (id, csrf) = consent_request(&h).await;
+    let r = paste_on_page(&h, &id, &csrf, None, PAT).await;
+    assert_eq!(
+        r.status,
+        StatusCode::SEE_OTHER,
+        "no server named: {}",
+        r.text
+    );
+    // The same server in another spelling is the same server.
+    let r = paste_on_page(
+        &h,
+        &id,
+        &csrf,
+        Some(&format!("{}/", h.upstream.url)),
+        PAT_BETA,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let accounts = h.state.store.accounts().await.expect("accounts");
+    assert_eq!(accounts.len(), 2);
+    assert!(
+        accounts.iter().all(|a| a.server == h.upstream.url),
+        "{accounts:?}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn with_no_server_known_the_page_asks_for_one_and_takes_it() {
+    let h = Harness::start().await;
+    h.upstream.allow(PAT, "acme");
+    let (id, csrf) = consent_request(&h).await;
+    let page = h.get(&format!("/oauth/consent/{id}")).await;
+    assert!(
+        page.text
+            .contains("name=\"server_url\" type=\"url\" required"),
+        "{}",
+        page.text
+    );
+    let r = paste_on_page(&h, &id, &csrf, Some(&h.upstream.url), PAT).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let accounts = h.state.store.accounts().await.expect("accounts");
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0].server, h.upstream.url);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_organization_picker_shows_each_accounts_full_origin() {
+    let h = Harness::start().await;
+    h.add_account(PAT, "acme").await;
+    // Same person, same org, another server: only the origin tells them apart.
+    let port = url::Url::parse(&h.upstream.url)
+        .expect("upstream URL")
+        .port()
+        .expect("port");
+    let lookalike = format!("http://localhost:{}", other_port(port));
+    h.store_account(
+        "acct_lookalike",
+        &lookalike,
+        &format!("{lookalike}/mcp"),
+        "acme",
+        PAT_BETA,
+    )
+    .await;
+    let (id, _) = consent_request(&h).await;
+    let page = h.get(&format!("/oauth/consent/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let options: Vec<&str> = page
+        .text
+        .split("<option ")
+        .skip(1)
+        .filter(|o| o.contains("Alice Example"))
+        .collect();
+    assert_eq!(options.len(), 2, "{}", page.text);
+    assert!(
+        options
+            .iter()
+            .any(|o| o.contains(&format!("· {}</option>", h.upstream.url))),
+        "{options:?}"
+    );
+    assert!(
+        options
+            .iter()
+            .any(|o| o.contains(&format!("· {lookalike}</option>"))),
+        "{options:?}"
+    );
+    // Both servers are in use, so the token form offers exactly those two.
+    let select = page
+        .text
+        .split("<select id=\"server_url\" name=\"server_url\" required>")
+        .nth(1)
+        .and_then(|rest| rest.split("</select>").next())
+        .unwrap_or_else(|| panic!("no server choice: {}", page.text));
+    assert_eq!(select.matches("<option ").count(), 2, "{select}");
+    for server in [&h.upstream.url, &lookalike] {
+        assert!(
+            select.contains(&format!("<option value=\"{server}\">{server}</option>")),
+            "{select}"
+        );
+    }
     h.stop().await;
 }

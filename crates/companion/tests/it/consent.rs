@@ -3,9 +3,10 @@
 
 use axum::http::StatusCode;
 use serde_json::json;
+use spor_companion::config::ConsentMode;
 use spor_companion::control::{self, Command};
 
-use crate::support::{other_port, query_of, Harness, Pkce, Reply, PAT, REDIRECT};
+use crate::support::{other_port, query_of, Harness, Pkce, Reply, CLIENT_NAME, PAT, REDIRECT};
 
 /// A stored account, a registered client and one pending request.
 struct Pending {
@@ -18,7 +19,10 @@ struct Pending {
 }
 
 async fn pending() -> Pending {
-    let h = Harness::start().await;
+    pending_on(Harness::start().await).await
+}
+
+async fn pending_on(h: Harness) -> Pending {
     let account = h.add_account(PAT, "acme").await;
     let client = h.register(&[REDIRECT]).await;
     let pkce = Pkce::new();
@@ -333,4 +337,158 @@ async fn the_flow_works_and_iss_follows_when_the_browser_uses_another_loopback_s
         assert_eq!(t.status, StatusCode::OK, "{name}: {}", t.text);
     }
     h.stop().await;
+}
+
+#[tokio::test]
+async fn the_client_name_is_shown_bidi_isolated_on_the_page() {
+    let p = pending().await;
+    let page = p.h.get(&format!("/oauth/consent/{}", p.id)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(
+        page.text.contains(&format!(
+            "<strong class=\"client-name\"><bdi>{CLIENT_NAME}</bdi></strong>"
+        )),
+        "{}",
+        page.text
+    );
+    p.h.stop().await;
+}
+
+/// A pending request on a daemon started with `--consent cli`.
+async fn pending_cli() -> Pending {
+    pending_on(Harness::start_with_consent(ConsentMode::Cli).await).await
+}
+
+/// The `data-error` code of a refusal shown by the page.
+fn refusal_code(r: &Reply) -> &str {
+    let marker = "data-error=\"";
+    let start = r
+        .text
+        .find(marker)
+        .unwrap_or_else(|| panic!("no data-error on the page: {}", r.text))
+        + marker.len();
+    let end = start + r.text[start..].find('"').expect("closing quote");
+    &r.text[start..end]
+}
+
+#[tokio::test]
+async fn in_cli_mode_the_page_shows_the_request_and_the_command_but_no_allow_or_token_form() {
+    let p = pending_cli().await;
+    let page = p.h.get(&format!("/oauth/consent/{}", p.id)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains(&format!("<bdi>{CLIENT_NAME}</bdi>")));
+    assert!(page.text.contains("127.0.0.1:43110"), "the redirect host");
+    let command = format!(
+        "spor-companiond --data-dir {} consent approve {}",
+        p.h.dir.path().display(),
+        p.id
+    );
+    assert!(
+        page.text.contains(&format!("<code>{command}</code>")),
+        "the exact command, {command}: {}",
+        page.text
+    );
+    assert!(!page.text.contains("value=\"allow\""), "no Allow button");
+    assert!(!page.text.contains("/account\""), "no add-token form");
+    assert!(!page.text.contains("name=\"pat\""), "no token field");
+    assert!(page.text.contains("value=\"deny\""), "Deny stays");
+    // The page's script still polls the status, so the tab follows the
+    // redirect once the terminal approved.
+    assert!(page
+        .text
+        .contains(&format!("data-request=\"{}\" data-csrf=\"", p.id)));
+    assert!(page.text.contains("/oauth/assets/consent.js"));
+    p.h.stop().await;
+}
+
+#[tokio::test]
+async fn in_cli_mode_a_forged_allow_is_403_and_mints_no_code() {
+    let p = pending_cli().await;
+    // Everything our own page would send: origin, CSRF token, account.
+    let r = p.h.decide(&p.id, &p.csrf, "allow", &p.account).await;
+    r.assert_shown_error(StatusCode::FORBIDDEN);
+    assert_eq!(refusal_code(&r), "approve_in_terminal");
+    assert!(r.text.contains("consent approve"), "{}", r.text);
+    r.assert_leaks_nothing(&[&p.csrf]);
+    // Without them the mode refuses first, the same way.
+    let r = post_decision(&p, None, None).await;
+    r.assert_shown_error(StatusCode::FORBIDDEN);
+    assert_eq!(refusal_code(&r), "approve_in_terminal");
+    assert_still_pending(&p).await;
+    p.h.stop().await;
+}
+
+#[tokio::test]
+async fn in_cli_mode_a_posted_token_is_403_and_stores_nothing() {
+    let p = pending_cli().await;
+    p.h.upstream.allow(crate::support::PAT_BETA, "beta");
+    // Showing the page asked the server for org choices; the POST must not
+    // ask it anything.
+    let calls = p.h.upstream.rest_calls();
+    let r = Reply::read(
+        p.h.http
+            .post(p.h.url(&format!("/oauth/consent/{}/account", p.id)))
+            .header("origin", &p.h.base)
+            .form(&[
+                ("csrf", p.csrf.as_str()),
+                ("server_url", p.h.upstream.url.as_str()),
+                ("pat", crate::support::PAT_BETA),
+            ])
+            .send()
+            .await
+            .expect("POST account form"),
+    )
+    .await;
+    r.assert_shown_error(StatusCode::FORBIDDEN);
+    assert_eq!(refusal_code(&r), "approve_in_terminal");
+    r.assert_leaks_nothing(&[crate::support::PAT_BETA, &p.csrf]);
+    assert_eq!(p.h.upstream.rest_calls(), calls, "the PAT went nowhere");
+    assert_eq!(p.h.counts().await.accounts, 1, "only the account set up");
+    assert_eq!(
+        p.h.secrets.entries().keys().collect::<Vec<_>>(),
+        [&p.account]
+    );
+    assert_still_pending(&p).await;
+    p.h.stop().await;
+}
+
+#[tokio::test]
+async fn in_cli_mode_approving_from_the_terminal_completes_the_flow() {
+    let p = pending_cli().await;
+    let status = format!("/oauth/consent/{}/status?csrf={}", p.id, p.csrf);
+    assert_eq!(
+        p.h.get(&status).await.json(),
+        json!({ "status": "pending" })
+    );
+    let reply = control::execute(
+        &p.h.state,
+        Command::ConsentApprove {
+            id: p.id.clone(),
+            account_id: None,
+        },
+    )
+    .await;
+    assert!(reply.ok, "{reply:?}");
+    let decided = p.h.get(&status).await.json();
+    assert_eq!(decided["status"], "decided", "{decided}");
+    let redirect = url::Url::parse(decided["redirect"].as_str().expect("redirect")).expect("URL");
+    assert!(redirect.as_str().starts_with(&format!("{REDIRECT}?")));
+    let q = query_of(&redirect);
+    let t =
+        p.h.token(&p.h.exchange_params(&p.client, &q["code"], REDIRECT, &p.pkce.verifier))
+            .await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    p.h.stop().await;
+}
+
+#[tokio::test]
+async fn in_cli_mode_deny_on_the_page_still_sends_the_assistant_away() {
+    let p = pending_cli().await;
+    let r = p.h.decide(&p.id, &p.csrf, "deny", "").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let q = query_of(&r.location(&p.h.base));
+    assert_eq!(q.get("error").map(String::as_str), Some("access_denied"));
+    assert_eq!(p.h.counts().await.codes, 0);
+    assert!(p.h.state.consent.list(p.h.now()).is_empty());
+    p.h.stop().await;
 }

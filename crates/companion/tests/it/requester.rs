@@ -134,7 +134,7 @@ async fn the_consent_names_the_registering_program_and_the_redirect_listener() {
     assert!(!page.text.contains("data-warning"), "{}", page.text);
     let view = desktop::consent_view(&h.state, &id).await.expect("view");
     assert_eq!(view.requester.program, shown);
-    assert_eq!(view.requester.listener.as_deref(), Some(shown.as_str()));
+    assert_eq!(view.requester.listener, Some(format!("held by {shown}")));
     let listed = h.state.consent.list(h.now());
     assert_eq!(listed[0].requester.registered_by.as_ref(), Some(&python));
     h.stop().await;

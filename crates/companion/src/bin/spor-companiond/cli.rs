@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
-use spor_companion::config::DEFAULT_PORT;
+use spor_companion::config::{ConsentMode, DEFAULT_PORT};
 use spor_companion::secrets::SecretStoreKind;
 
 /// Spor Companion: lets AI assistants use your Spor account safely.
@@ -65,6 +65,16 @@ pub struct ServeArgs {
     /// Spor server (REST base URL) offered when the first token is pasted.
     #[arg(long, env = "SPOR_COMPANION_SERVER", value_name = "URL")]
     pub server: Option<String>,
+    /// Who allows requests: the browser page (Allow and Deny), or only
+    /// `spor-companiond consent approve` in a terminal (for shared servers;
+    /// the page shows that command and can only deny).
+    #[arg(
+        long,
+        env = "SPOR_COMPANION_CONSENT",
+        value_enum,
+        default_value = "browser"
+    )]
+    pub consent: ConsentMode,
 }
 
 /// `connect` options.

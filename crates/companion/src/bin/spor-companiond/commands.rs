@@ -43,11 +43,12 @@ fn open(
     kind: SecretStoreKind,
     data_dir: PathBuf,
     default_server: Option<String>,
+    consent_mode: ConsentMode,
 ) -> Result<AppState> {
     let config = Config {
         data_dir,
         default_server,
-        consent_mode: ConsentMode::Browser,
+        consent_mode,
     };
     Ok(AppState::open(config, kind)?)
 }
@@ -61,7 +62,7 @@ async fn run_serve(kind: SecretStoreKind, data_dir: PathBuf, serve: ServeArgs) -
         Some(s) => Some(spor_companion::upstream::normalize_server_url(s)?),
         None => None,
     };
-    let state = open(kind, data_dir, default_server)?;
+    let state = open(kind, data_dir, default_server, serve.consent)?;
     // Before the ready line: whoever reads it may stop us at once.
     let stop = spor_companion::shutdown::signal();
     let service = match Companion::start(state, serve.listen).await {
@@ -102,7 +103,8 @@ fn who(a: &spor_companion::store::Account) -> String {
 }
 
 async fn run_account(kind: SecretStoreKind, data_dir: PathBuf, cmd: AccountCommand) -> Result<()> {
-    let state = open(kind, data_dir, None)?;
+    // No page is served here, so the consent mode plays no part.
+    let state = open(kind, data_dir, None, ConsentMode::Browser)?;
     match cmd {
         AccountCommand::Add {
             server,
@@ -256,7 +258,7 @@ async fn run_consent(data_dir: PathBuf, cmd: ConsentCommand) -> Result<()> {
                     // Executable paths are any bytes a program chose, too.
                     println!("    program: {}", isolated(&who.registered_by_text()));
                     if let Some(listener) = who.listener_text() {
-                        println!("    redirect port held by: {}", isolated(&listener));
+                        println!("    redirect port: {}", isolated(&listener));
                     }
                     for w in &who.warnings {
                         println!("    warning: {}", w.message);

@@ -56,12 +56,18 @@ impl Harness {
 
     /// Like [`Self::start`] with other bounds.
     pub async fn start_with(limits: Limits) -> Self {
-        Self::launch(limits, false, Gateway::new(UPSTREAM_HEADER_TIMEOUT)).await
+        Self::launch(
+            limits,
+            false,
+            ConsentMode::Browser,
+            Gateway::new(UPSTREAM_HEADER_TIMEOUT),
+        )
+        .await
     }
 
     /// Like [`Self::start`] with a gateway of other bounds.
     pub async fn start_with_gateway(gateway: Gateway) -> Self {
-        Self::launch(Limits::default(), false, gateway).await
+        Self::launch(Limits::default(), false, ConsentMode::Browser, gateway).await
     }
 
     /// Like [`Self::start`] with the fake upstream configured as the
@@ -70,12 +76,29 @@ impl Harness {
         Self::launch(
             Limits::default(),
             true,
+            ConsentMode::Browser,
             Gateway::new(UPSTREAM_HEADER_TIMEOUT),
         )
         .await
     }
 
-    async fn launch(limits: Limits, default_server: bool, gateway: Gateway) -> Self {
+    /// Like [`Self::start`] with another consent mode (`serve --consent`).
+    pub async fn start_with_consent(mode: ConsentMode) -> Self {
+        Self::launch(
+            Limits::default(),
+            false,
+            mode,
+            Gateway::new(UPSTREAM_HEADER_TIMEOUT),
+        )
+        .await
+    }
+
+    async fn launch(
+        limits: Limits,
+        default_server: bool,
+        consent_mode: ConsentMode,
+        gateway: Gateway,
+    ) -> Self {
         let upstream = FakeUpstream::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("companion.db")).expect("open store");
@@ -88,7 +111,7 @@ impl Harness {
             Config {
                 data_dir: dir.path().to_path_buf(),
                 default_server: default_server.then(|| upstream.url.clone()),
-                consent_mode: ConsentMode::Browser,
+                consent_mode,
             },
         );
         // Short, so a stalled upstream is given up on quickly.

@@ -13,9 +13,10 @@
 //! - [`running`]: stopping a spawned server, bounded.
 //!
 //! Everything a test names is re-exported here, so test modules write
-//! `crate::support::Harness` without knowing which file holds it. Types a
-//! test only reaches through a value (`Counts`, `Seen`, `FakeUpstream`) are
-//! not: an unused re-export is a warning.
+//! `crate::support::Harness` without knowing which file holds it (a test
+//! starts a second `FakeUpstream` to play a planted server). Types a test
+//! only reaches through a value (`Counts`, `Seen`) are not: an unused
+//! re-export is a warning.
 
 mod harness;
 mod http;
@@ -31,4 +32,6 @@ pub use http::{closed_port, other_port, query_of, Params, Reply};
 pub use logs::Logs;
 pub use mcp::{assert_invalid_token, INIT};
 pub use oauth::{scrape_csrf, Connected, Pkce, Tokens, CLIENT_NAME, REDIRECT};
-pub use upstream::{hash_prefix, McpMode, PAT, PAT_BETA, UPSTREAM_EXPIRED, UPSTREAM_REJECTION};
+pub use upstream::{
+    hash_prefix, FakeUpstream, McpMode, PAT, PAT_BETA, UPSTREAM_EXPIRED, UPSTREAM_REJECTION,
+};

@@ -289,7 +289,8 @@ pub struct FakeUpstream {
 }
 
 impl FakeUpstream {
-    pub(super) async fn start() -> Self {
+    /// Starts one more stand-in (a harness starts its own).
+    pub async fn start() -> Self {
         let state = UpstreamState::default();
         let app = Router::new()
             .route("/v1/me", get(up_me))
@@ -320,12 +321,12 @@ impl FakeUpstream {
         }
     }
 
-    /// Changes how `/mcp` behaves.
     /// Stops the server through its shutdown future (bounded).
-    pub(super) async fn stop(self) {
+    pub async fn stop(self) {
         self.running.stop().await;
     }
 
+    /// Changes how `/mcp` behaves.
     pub fn set_mcp_mode(&self, mode: McpMode) {
         *self.state.mcp_mode.lock().expect("mode lock") = mode;
     }
