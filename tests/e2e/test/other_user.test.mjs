@@ -8,11 +8,12 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { withDiagnostics } from '../lib/artifacts.mjs';
 import { accountList, addAccount, companionCli, startCompanion } from '../lib/companion.mjs';
+import { COMPANIOND } from '../lib/paths.mjs';
 import { killAll, run, start } from '../lib/proc.mjs';
 import { mintPat, startSandbox } from '../lib/sandbox.mjs';
 import { removeTempDirs, tempDir } from '../lib/tmp.mjs';
@@ -98,6 +99,18 @@ print(json.dumps({t: c.execute("SELECT count(*) FROM " + t).fetchone()[0]
 }
 
 const b64url = (b) => b.toString('base64url');
+const escapeRe = (t) => t.replace(/[[\].]/g, '\\$&');
+
+/**
+ * `spor-companiond bridge URL` as the person, fed one initialize line: it
+ * registers, opens no browser (BROWSER=true), waits one second for a
+ * consent nobody gives and exits. Returns {code, stdout, stderr}.
+ */
+function runBridge(url, dataDir, initialize) {
+  return run(COMPANIOND, ['bridge', url, '--secret-store', 'file', '--name', 'other-user e2e',
+    '--callback-port', '0', '--auth-timeout', '1', '--data-dir', dataDir],
+  { input: `${initialize}\n`, env: { BROWSER: 'true', RUST_LOG: 'info' }, timeoutMs: 30_000 });
+}
 
 async function json(resp) {
   const text = await resp.text();
@@ -190,18 +203,40 @@ test('another OS user gets nothing from the person\'s companion; the person stil
     assert.equal(mine.status, 200, 'the person\'s token still works');
     await mine.body?.cancel();
 
-    // 5. Port squatting: while the companion is stopped, the other user holds
+    // 5. The bridge's files: a bridge run as the person (it registers, waits
+    //    a second for a consent nobody gives, and exits) leaves its folder
+    //    owner-only, so the other user cannot open its lock file to hold it.
+    const bridgeDir = join(await tempDir('spor-bridge-'), 'data');
+    const bridged = await runBridge(`${base}/mcp`, bridgeDir, init);
+    assert.equal(bridged.code, 0, bridged.stderr);
+    const locks = (await readdir(join(bridgeDir, 'bridge'))).filter((f) => f.endsWith('.lock'));
+    assert.equal(locks.length, 1, `one lock file: ${locks}`);
+    for (const path of [join(bridgeDir, 'bridge', locks[0]), join(bridgeDir, 'bridge', 'planted.lock')]) {
+      const [held] = await attack('lock', path);
+      assert.deepEqual(held, { error: 'PermissionError', errno: 13 }, `flock ${path}`);
+    }
+    assert.equal((await stat(bridgeDir)).mode & 0o777, 0o700);
+    // The person's bridge registered a client of its own; nothing else may appear.
+    const settled = await counts(dataDir);
+
+    // 6. Port squatting: while the companion is stopped, the other user holds
     //    one loopback family of its port; the companion will not start
-    //    beside it, and says who holds it.
+    //    beside it and says who holds it, and the bridge sends nothing there.
     await companion.proc.kill();
     for (const host of ['::1', '127.0.0.1']) {
       const squat = await attackerHolding(['hold', host, String(port)], /"holding"/);
       const r = await companionCli(dataDir, ['serve', '--listen', `127.0.0.1:${port}`], { timeoutMs: 20_000 });
       const shown = host.includes(':') ? `[${host}]` : host;
       assert.notEqual(r.code, 0, 'the companion does not start beside a squatter');
-      assert.match(r.stderr, new RegExp(`${shown.replace(/[[\].]/g, '\\$&')}:${port} is already in use by another OS user \\(uid ${otherUid}\\)`), r.stderr);
+      assert.match(r.stderr, new RegExp(`${escapeRe(shown)}:${port} is already in use by another OS user \\(uid ${otherUid}\\)`), r.stderr);
+      if (host === '127.0.0.1') {
+        const b = await runBridge(`http://127.0.0.1:${port}/mcp`, bridgeDir, init);
+        assert.equal(b.code, 1, b.stderr);
+        assert.match(b.stderr, new RegExp(`refusing to send anything to 127\\.0\\.0\\.1:${port}: the socket listening there belongs to another user of this computer \\(uid ${otherUid}\\)`), b.stderr);
+      }
       const seen = await squat.finish(/"connections"/);
-      assert.equal(seen.connections, 0);
+      assert.equal(seen.connections, 0, `nothing reached the squatter on ${host}`);
+      assert.equal(seen.saw_authorization, false);
     }
 
     // The squatter gone, the person's companion comes back on its port, on
@@ -214,7 +249,7 @@ test('another OS user gets nothing from the person\'s companion; the person stil
       assertRefused(await attackHttp('POST', `http://${host}:${port}/mcp`, mcpHeaders(tok.access_token), init), `captured token over ${host}`);
     }
     const after = await counts(dataDir);
-    assert.equal(after.clients, before.clients, 'no client was registered by the other user');
+    assert.equal(after.clients, settled.clients, 'no client was registered by the other user');
     assert.equal(after.accounts, before.accounts, 'no account was planted');
   });
 });
