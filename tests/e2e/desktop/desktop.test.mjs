@@ -206,6 +206,15 @@ test('first run: native consent with PAT paste, tools through the gateway, Disco
         { args: ['Desktop E2E Assistant'], what: 'the consent view to name the client' });
       assert.equal(await wd.exec('return document.querySelector("#consent .client-name bdi")?.textContent;'),
         'Desktop E2E Assistant', 'the self-declared name is shown bidi-isolated');
+      // The assistant is this test process (the SDK and its callback server):
+      // the window names it as the OS reports it, not as it claims.
+      const me = `${realpathSync(process.execPath)} (pid ${process.pid})`;
+      assert.equal(await wd.exec('return document.querySelector("#consent-program")?.textContent;'), me,
+        'the program that registered');
+      assert.equal(await wd.exec('return document.querySelector("#consent-listener")?.textContent;'), ` · held by ${me}`,
+        'the program listening where the code goes');
+      assert.equal(await wd.exec('return document.querySelectorAll("#consent .requester-warning").length;'), 0,
+        'nothing that does not add up');
       // The browser tab only waits: web content cannot approve.
       await assistant.provider.pendingRedirect;
       assert.match(assistant.waitingText(), /Approve in Spor Companion/);
