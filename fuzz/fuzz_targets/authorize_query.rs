@@ -15,15 +15,16 @@
 
 use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
+use spor_companion_fuzz::{
+    granted_scope, is_our_resource, is_s256_challenge, lines, param, scope_ok, unique_params,
+    OUR_HOST,
+};
 use spor_wire::host::LocalHost;
 use spor_wire::oauth::authorize::{
     check_request as check_authorize, client_redirect, select_redirect,
 };
+use spor_wire::oauth::parse_params;
 use spor_wire::oauth::redirect_uri::RedirectUri;
-use spor_wire::oauth::{parse_params, SCOPE};
-use spor_companion_fuzz::{
-    is_our_resource, is_s256_challenge, lines, param, scope_ok, unique_params, OUR_HOST,
-};
 use url::Url;
 
 fuzz_target!(|data: &[u8]| {
@@ -91,7 +92,7 @@ fuzz_target!(|data: &[u8]| {
                 Some(c.code_challenge.as_str())
             );
             assert!(is_s256_challenge(&c.code_challenge));
-            assert_eq!(c.scope, SCOPE);
+            assert_eq!(c.scope, granted_scope(param(&params, "scope")));
             assert!(
                 scope_ok(param(&params, "scope")),
                 "scope {:?} granted",

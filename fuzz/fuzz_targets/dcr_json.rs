@@ -15,6 +15,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
+use spor_companion_fuzz::{granted_scope, scope_ok};
 use spor_wire::oauth::redirect_uri::RedirectUri;
 use spor_wire::oauth::register::check_metadata;
 use spor_wire::oauth::{OAuthError, SCOPE};
@@ -98,16 +99,28 @@ fuzz_target!(|data: &[u8]| {
         "authorization_code"
     ));
     assert!(only(obj.get("response_types"), &["code"], "code"));
-    assert_eq!(reg.scope, SCOPE);
     match obj.get("scope") {
-        None | Some(Value::Null) => {}
+        None | Some(Value::Null) => assert_eq!(reg.scope, SCOPE),
         Some(Value::String(s)) => {
-            assert!(
-                s.trim().split(' ').all(|p| p.is_empty() || p == SCOPE),
-                "scope {s:?}"
-            )
+            assert!(scope_ok(Some(s)), "scope {s:?}");
+            assert_eq!(reg.scope, granted_scope(Some(s)));
         }
         Some(other) => panic!("scope {other:?} accepted"),
+    }
+    match obj.get("application_type") {
+        None | Some(Value::Null) => assert_eq!(reg.application_type, None),
+        Some(Value::String(kind)) => {
+            let loopback = kind == "native";
+            assert!(loopback || kind == "web", "application_type {kind:?}");
+            for u in &reg.redirect_uris {
+                assert_eq!(
+                    u.to_ascii_lowercase().starts_with("http:"),
+                    loopback,
+                    "{kind} with {u:?}"
+                );
+            }
+        }
+        Some(other) => panic!("application_type {other:?} accepted"),
     }
 
     let n = reg.name.chars().count();

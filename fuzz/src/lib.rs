@@ -64,9 +64,25 @@ pub fn is_s256_challenge(c: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The scope rule: absent/blank, or only space-separated `mcp`.
+/// The scope rule: absent, or space-separated tokens of printable ASCII
+/// other than `"` and `\` (RFC 6749 §3.3); unknown tokens are dropped.
 pub fn scope_ok(scope: Option<&str>) -> bool {
-    scope.is_none_or(|s| s.trim().split(' ').all(|p| p.is_empty() || p == "mcp"))
+    scope.is_none_or(|s| {
+        s.split(' ').all(|p| {
+            p.bytes()
+                .all(|b| (0x21..=0x7E).contains(&b) && b != b'"' && b != b'\\')
+        })
+    })
+}
+
+/// The scope granted for an accepted request: `mcp`, plus `offline_access`
+/// when it was one of the tokens asked for.
+pub fn granted_scope(scope: Option<&str>) -> &'static str {
+    if scope.is_some_and(|s| s.split(' ').any(|p| p == "offline_access")) {
+        "mcp offline_access"
+    } else {
+        "mcp"
+    }
 }
 
 /// The resource rule (RFC 8707, DESIGN §4): our `/mcp` URL on any loopback

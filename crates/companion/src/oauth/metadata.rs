@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use serde_json::json;
 
-use spor_wire::oauth::SCOPE;
+use spor_wire::oauth::{SCOPE, SCOPES_OFFERED};
 
 use crate::host::{LocalHost, AUTHORIZE_PATH, REGISTER_PATH, REVOKE_PATH, TOKEN_PATH};
 
@@ -41,7 +41,9 @@ pub async fn authorization_server(Extension(host): Extension<LocalHost>) -> impl
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["none"],
             "revocation_endpoint_auth_methods_supported": ["none"],
-            "scopes_supported": [SCOPE],
+            // offline_access only here: the resource's metadata and its
+            // challenges name what the resource needs (SEP-2207).
+            "scopes_supported": SCOPES_OFFERED,
             "authorization_response_iss_parameter_supported": true,
         })),
     )

@@ -39,6 +39,7 @@ pub async fn register(
         name,
         redirect_uris,
         scope,
+        application_type,
     } = check_metadata(&bytes)?;
 
     // Who registers, as the OS tells: the consent shows it beside the name
@@ -54,6 +55,7 @@ pub async fn register(
         redirect_uris,
         created_at: now,
         registered_by,
+        application_type,
     };
     if !state
         .store
@@ -66,10 +68,7 @@ pub async fn register(
     }
     let program = client.registered_by.as_ref().map(ToString::to_string);
     tracing::info!(client = %client.id, name = %client.name, program = program.as_deref().unwrap_or("unknown program"), "client registered");
-    Ok((
-        StatusCode::CREATED,
-        [(header::CACHE_CONTROL, "no-store")],
-        Json(json!({
+    let mut body = json!({
             "client_id": client.id,
             "client_id_issued_at": now,
             "client_name": client.name,
@@ -78,7 +77,14 @@ pub async fn register(
             "response_types": ["code"],
             "token_endpoint_auth_method": "none",
             "scope": scope,
-        })),
+    });
+    if let Some(kind) = client.application_type {
+        body["application_type"] = kind.as_str().into();
+    }
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(body),
     )
         .into_response())
 }

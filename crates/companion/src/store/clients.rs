@@ -1,7 +1,8 @@
 //! Registered OAuth clients.
 
 use rusqlite::{params, OptionalExtension};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use spor_wire::oauth::register::ApplicationType;
 
 use super::audit::{record, Subject};
 use super::calls::forget_sessions_of_grants;
@@ -22,6 +23,16 @@ pub struct Client {
     pub created_at: Timestamp,
     /// The program that registered it, as the OS told (not as it claimed).
     pub registered_by: Option<Program>,
+    /// The application type it registered with, if it sent one.
+    #[serde(serialize_with = "application_type_str")]
+    pub application_type: Option<ApplicationType>,
+}
+
+fn application_type_str<S: Serializer>(
+    kind: &Option<ApplicationType>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    kind.map(ApplicationType::as_str).serialize(s)
 }
 
 /// A client that never connected: no grant and no outstanding code.
@@ -72,8 +83,9 @@ impl Store {
                 forget_client(&tx, &idle)?;
             }
             tx.execute(
-                "INSERT INTO clients (id, name, redirect_uris, created_at, registered_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO clients (id, name, redirect_uris, created_at, registered_by,
+                                      application_type)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     client.id,
                     client.name,
@@ -83,6 +95,7 @@ impl Store {
                         .registered_by
                         .as_ref()
                         .and_then(|p| serde_json::to_string(p).ok()),
+                    client.application_type.map(ApplicationType::as_str),
                 ],
             )?;
             record(
@@ -106,7 +119,7 @@ impl Store {
         self.call(move |c| {
             let row = c
                 .query_row(
-                    "SELECT id, name, redirect_uris, created_at, registered_by
+                    "SELECT id, name, redirect_uris, created_at, registered_by, application_type
                      FROM clients WHERE id = ?1",
                     [&id],
                     |r| {
@@ -116,21 +129,24 @@ impl Store {
                             r.get::<_, String>(2)?,
                             r.get::<_, Timestamp>(3)?,
                             r.get::<_, Option<String>>(4)?,
+                            r.get::<_, Option<String>>(5)?,
                         ))
                     },
                 )
                 .optional()?;
-            row.map(|(id, name, uris, created_at, registered_by)| {
+            row.map(|(id, name, uris, created_at, registered_by, kind)| {
                 let redirect_uris = serde_json::from_str(&uris)
                     .map_err(|_| StoreError::Corrupt(format!("client {id} redirect_uris")))?;
                 // An unreadable record is no answer, not a reason to fail.
                 let registered_by = registered_by.and_then(|p| serde_json::from_str(&p).ok());
+                let application_type = kind.as_deref().and_then(ApplicationType::parse);
                 Ok(Client {
                     id,
                     name,
                     redirect_uris,
                     created_at,
                     registered_by,
+                    application_type,
                 })
             })
             .transpose()

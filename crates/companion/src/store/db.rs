@@ -34,6 +34,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0003_rejected_reason.sql")),
         M::up(include_str!("migrations/0004_client_program.sql")),
         M::up(include_str!("migrations/0005_superseded_access.sql")),
+        M::up(include_str!("migrations/0006_client_application_type.sql")),
     ])
 }
 

@@ -204,12 +204,12 @@ async fn resource_with_a_trailing_slash_is_accepted() {
 }
 
 #[tokio::test]
-async fn unknown_scope_redirects_invalid_scope() {
+async fn malformed_scope_redirects_invalid_scope() {
     let (h, client, pkce) = setup().await;
     let r = h
         .authorize_raw(
             &h.authorize_params(&client, REDIRECT, &pkce)
-                .set("scope", "mcp admin"),
+                .set("scope", "mcp \"admin\""),
         )
         .await;
     assert_error_redirect(&h, &r, REDIRECT, "invalid_scope");

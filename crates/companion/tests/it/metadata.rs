@@ -79,7 +79,7 @@ async fn authorization_server_metadata_lists_every_contract_field_for_the_host_t
                 "code_challenge_methods_supported": ["S256"],
                 "token_endpoint_auth_methods_supported": ["none"],
                 "revocation_endpoint_auth_methods_supported": ["none"],
-                "scopes_supported": ["mcp"],
+                "scopes_supported": ["mcp", "offline_access"],
                 "authorization_response_iss_parameter_supported": true,
             }),
             "{host}"
@@ -113,5 +113,33 @@ async fn openid_configuration_is_not_served() {
     let r = h.get("/.well-known/openid-configuration").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["error"], "not_found");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn offline_access_is_offered_by_the_authorization_server_only() {
+    // SEP-2207: the resource's metadata and its challenges name what the
+    // resource needs; offline_access is the authorization server's business.
+    let h = Harness::start().await;
+    let host = format!("127.0.0.1:{}", h.port);
+    let as_ = get_as(&h, "/.well-known/oauth-authorization-server", &host).await;
+    assert_eq!(
+        as_.json()["scopes_supported"],
+        json!(["mcp", "offline_access"])
+    );
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let pr = get_as(&h, path, &host).await;
+        assert_eq!(pr.json()["scopes_supported"], json!(["mcp"]), "{path}");
+        assert!(!pr.text.contains("offline_access"), "{path}: {}", pr.text);
+    }
+    for authorization in [None, Some("Bearer spor_oat_not_a_token")] {
+        let r = h.mcp_with(authorization).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text);
+        let challenge = r.header("www-authenticate").expect("challenge");
+        assert!(!challenge.contains("offline_access"), "{challenge}");
+    }
     h.stop().await;
 }

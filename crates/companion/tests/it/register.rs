@@ -304,3 +304,136 @@ async fn client_names_in_any_script_and_with_emoji_register() {
     }
     h.stop().await;
 }
+
+/// Registers with `application_type` and the given redirect URIs.
+async fn register_typed(h: &Harness, kind: Value, uris: &[&str]) -> crate::support::Reply {
+    h.register_raw(
+        "application/json",
+        json!({ "client_name": CLIENT_NAME, "application_type": kind, "redirect_uris": uris })
+            .to_string(),
+    )
+    .await
+}
+
+/// Asserts a typed registration is refused with `error` and `description`
+/// and stores nothing.
+async fn assert_typed_refused(kind: Value, uris: &[&str], error: &str, description: &str) {
+    let h = Harness::start().await;
+    let before = h.counts().await;
+    let r = register_typed(&h, kind, uris).await;
+    r.assert_oauth_error(StatusCode::BAD_REQUEST, error);
+    assert_eq!(r.json()["error_description"], description);
+    assert_eq!(h.counts().await, before, "nothing stored");
+    assert_eq!(h.state.store.client_count().await.expect("count"), 0);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_native_application_with_loopback_redirects_registers_and_its_type_is_stored() {
+    let h = Harness::start().await;
+    let r = register_typed(
+        &h,
+        json!("native"),
+        &["http://127.0.0.1/callback", "http://localhost/callback"],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.json()["application_type"], "native");
+    let id = r.json()["client_id"]
+        .as_str()
+        .expect("client_id")
+        .to_string();
+    let stored = h
+        .state
+        .store
+        .client(id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(
+        stored.application_type,
+        Some(spor_wire::oauth::register::ApplicationType::Native)
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_native_application_with_an_https_redirect_is_invalid_redirect_uri() {
+    assert_typed_refused(
+        json!("native"),
+        &["http://127.0.0.1/callback", "https://app.example/cb"],
+        "invalid_redirect_uri",
+        "\"https://app.example/cb\": a native application must use a loopback redirect URI (http://127.0.0.1, localhost or [::1])",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_web_application_with_a_loopback_redirect_is_invalid_redirect_uri() {
+    assert_typed_refused(
+        json!("web"),
+        &["http://127.0.0.1/callback"],
+        "invalid_redirect_uri",
+        "\"http://127.0.0.1/callback\": a web application must use an https redirect URI",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_web_application_with_https_redirects_registers() {
+    let h = Harness::start().await;
+    let r = register_typed(&h, json!("web"), &["https://app.example/cb"]).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.json()["application_type"], "web");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_application_type_is_invalid_client_metadata() {
+    assert_typed_refused(
+        json!("desktop"),
+        &["http://127.0.0.1/callback"],
+        "invalid_client_metadata",
+        "application_type \"desktop\" is not supported; use \"native\" or \"web\"",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_missing_application_type_is_accepted_and_not_echoed() {
+    let h = Harness::start().await;
+    let r = h
+        .register_raw(
+            "application/json",
+            json!({ "client_name": CLIENT_NAME, "redirect_uris": ["http://127.0.0.1/cb"] })
+                .to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert!(r.json().get("application_type").is_none(), "{}", r.text);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn offline_access_in_a_registration_is_granted_and_unknown_scopes_dropped() {
+    let h = Harness::start().await;
+    for (asked, granted) in [
+        ("mcp offline_access", "mcp offline_access"),
+        ("mcp admin", "mcp"),
+    ] {
+        let r = h
+            .register_raw(
+                "application/json",
+                json!({
+                    "client_name": CLIENT_NAME,
+                    "redirect_uris": ["http://127.0.0.1/cb"],
+                    "scope": asked,
+                })
+                .to_string(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(r.json()["scope"], granted, "{asked}");
+    }
+    h.stop().await;
+}

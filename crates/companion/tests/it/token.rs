@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 
-use crate::support::{Harness, Params, Pkce, Reply, Tokens, PAT, REDIRECT};
+use crate::support::{query_of, Harness, Params, Pkce, Reply, Tokens, PAT, REDIRECT};
 
 /// A client holding a fresh, unredeemed code.
 struct Coded {
@@ -439,4 +439,52 @@ async fn a_code_requested_with_redirect_uri_needs_it_at_the_exchange() {
     c.assert_refused(&r, StatusCode::BAD_REQUEST, "invalid_request")
         .await;
     c.h.stop().await;
+}
+
+/// Runs authorize (asking for `scope`), consent and the code exchange; the
+/// token response.
+async fn exchange_asking_for(h: &Harness, scope: &str) -> Reply {
+    let account = h.add_account(PAT, "acme").await;
+    let client = h.register(&[REDIRECT]).await;
+    let pkce = Pkce::new();
+    let id = h
+        .authorize(
+            &h.authorize_params(&client, REDIRECT, &pkce)
+                .set("scope", scope),
+        )
+        .await;
+    let csrf = h.csrf(&id).await;
+    let r = h.decide(&id, &csrf, "allow", &account).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "approve: {}", r.text);
+    let code = query_of(&r.location(&h.base))
+        .get("code")
+        .expect("code in redirect")
+        .clone();
+    h.token(&h.exchange_params(&client, &code, REDIRECT, &pkce.verifier))
+        .await
+}
+
+#[tokio::test]
+async fn unknown_scopes_are_narrowed_away_and_the_granted_scope_is_stated() {
+    let h = Harness::start().await;
+    let r = exchange_asking_for(&h, "mcp admin files:write").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["scope"], "mcp");
+    h.assert_token_works(&Tokens::from_reply(&r).access).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn offline_access_is_granted_and_kept_across_a_refresh() {
+    let h = Harness::start().await;
+    let r = exchange_asking_for(&h, "mcp offline_access").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json()["scope"], "mcp offline_access");
+    let t = Tokens::from_reply(&r);
+    h.assert_token_works(&t.access).await;
+    let client = h.grant(&h.grant_of(&t.access).await).await.client_id;
+    let rotated = h.refresh(&client, &t.refresh).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    assert_eq!(rotated.json()["scope"], "mcp offline_access");
+    h.stop().await;
 }

@@ -37,7 +37,7 @@ pub fn select_redirect(
 pub struct CheckedRequest {
     /// The PKCE S256 code challenge.
     pub code_challenge: String,
-    /// The scope granted (always ours).
+    /// The scope granted: ours, plus `offline_access` when asked for.
     pub scope: String,
     /// The RFC 8707 resource, when named (then ours).
     pub resource: Option<String>,

@@ -36,19 +36,60 @@ pub fn parse_form(bytes: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     parse_params(text)
 }
 
-/// Validates a requested scope: empty means ours; anything else must be ours.
+/// The scope a client asks for to get refresh tokens (OpenID Connect Core
+/// §11, SEP-2207). We always issue refresh tokens, so granting it changes
+/// nothing but the scope stated back to the client.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// Every scope we grant, as the authorization-server metadata lists them.
+pub const SCOPES_OFFERED: [&str; 2] = [SCOPE, OFFLINE_ACCESS];
+
+/// Whether `token` is a well-formed scope token (RFC 6749 §3.3: printable
+/// ASCII except space, `"` and `\`).
+fn is_scope_token(token: &str) -> bool {
+    !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// The tokens of a scope parameter, each checked for form.
+fn scope_tokens(scope: &str) -> Result<Vec<&str>, OAuthError> {
+    let tokens: Vec<&str> = scope.split(' ').filter(|p| !p.is_empty()).collect();
+    if tokens.iter().all(|t| is_scope_token(t)) {
+        Ok(tokens)
+    } else {
+        Err(OAuthError::InvalidScope(
+            "scope must be space-separated printable ASCII tokens".into(),
+        ))
+    }
+}
+
+/// The scope granted for a requested one: always ours, plus
+/// `offline_access` when asked for. Scopes we do not offer are dropped, as
+/// RFC 6749 §3.3 lets the server narrow a request; only a malformed scope
+/// parameter is refused.
 pub fn check_scope(scope: Option<&str>) -> Result<String, OAuthError> {
-    match scope.map(str::trim) {
-        None | Some("") => Ok(SCOPE.to_string()),
-        Some(s) => {
-            if s.split(' ').filter(|p| !p.is_empty()).all(|p| p == SCOPE) {
-                Ok(SCOPE.to_string())
-            } else {
-                Err(OAuthError::InvalidScope(format!(
-                    "unknown scope; this server offers only {SCOPE:?}"
-                )))
-            }
-        }
+    let tokens = scope_tokens(scope.unwrap_or(""))?;
+    if tokens.contains(&OFFLINE_ACCESS) {
+        Ok(format!("{SCOPE} {OFFLINE_ACCESS}"))
+    } else {
+        Ok(SCOPE.to_string())
+    }
+}
+
+/// Checks the scope of a refresh request, which may only repeat scopes we
+/// grant (RFC 6749 §6: nothing beyond the original grant).
+pub fn check_refresh_scope(scope: &str) -> Result<(), OAuthError> {
+    if scope_tokens(scope)?
+        .iter()
+        .all(|t| SCOPES_OFFERED.contains(t))
+    {
+        Ok(())
+    } else {
+        Err(OAuthError::InvalidScope(format!(
+            "a refresh may not ask for a scope beyond {SCOPE:?} and {OFFLINE_ACCESS:?}"
+        )))
     }
 }
 
@@ -74,9 +115,43 @@ mod tests {
     }
 
     #[test]
-    fn scope_must_be_ours() {
+    fn unknown_scopes_are_narrowed_away() {
         assert_eq!(check_scope(None).unwrap(), "mcp");
+        assert_eq!(check_scope(Some("")).unwrap(), "mcp");
         assert_eq!(check_scope(Some("mcp")).unwrap(), "mcp");
-        assert!(check_scope(Some("admin")).is_err());
+        assert_eq!(check_scope(Some("admin")).unwrap(), "mcp");
+        assert_eq!(check_scope(Some("mcp admin  files:read")).unwrap(), "mcp");
+    }
+
+    #[test]
+    fn offline_access_is_granted_when_asked_for() {
+        assert_eq!(
+            check_scope(Some("mcp offline_access")).unwrap(),
+            "mcp offline_access"
+        );
+        assert_eq!(
+            check_scope(Some("offline_access admin")).unwrap(),
+            "mcp offline_access"
+        );
+    }
+
+    #[test]
+    fn malformed_scopes_are_refused() {
+        for bad in ["mcp\"x", "mcp\\", "mcp\tadmin", "caf\u{e9}", "mcp\n"] {
+            assert!(
+                matches!(check_scope(Some(bad)), Err(OAuthError::InvalidScope(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refresh_may_repeat_only_what_we_grant() {
+        assert!(check_refresh_scope("mcp").is_ok());
+        assert!(check_refresh_scope("mcp offline_access").is_ok());
+        assert!(matches!(
+            check_refresh_scope("admin"),
+            Err(OAuthError::InvalidScope(_))
+        ));
     }
 }

@@ -49,6 +49,11 @@ impl RedirectUri {
         Ok(Self { url, loopback })
     }
 
+    /// Whether this is a loopback `http` URI (else it is `https`).
+    pub fn is_loopback(&self) -> bool {
+        self.loopback
+    }
+
     /// The host and port as shown to the user, e.g. `127.0.0.1:33418`.
     pub fn display_host(&self) -> String {
         match (self.url.host_str(), self.url.port()) {

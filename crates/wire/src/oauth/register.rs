@@ -135,6 +135,51 @@ fn check_list(
     Ok(())
 }
 
+/// What kind of application registers (OpenID Connect Dynamic Client
+/// Registration §2, which MCP 2026-07-28 clients send): it decides which
+/// redirect URIs it may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplicationType {
+    /// A program on the person's machine: loopback redirects only, since an
+    /// https redirect would hand the code to a web server instead.
+    Native,
+    /// A web application: https redirects only.
+    Web,
+}
+
+impl ApplicationType {
+    /// The value as registration metadata spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Web => "web",
+        }
+    }
+
+    /// Reads a stored or sent value; `None` for anything else.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "native" => Some(Self::Native),
+            "web" => Some(Self::Web),
+            _ => None,
+        }
+    }
+
+    /// Checks a redirect URI that passed the general rules against this
+    /// kind of application.
+    fn check_redirect(self, raw: &str, uri: &RedirectUri) -> Result<(), OAuthError> {
+        match (self, uri.is_loopback()) {
+            (Self::Native, true) | (Self::Web, false) => Ok(()),
+            (Self::Native, false) => Err(OAuthError::InvalidRedirectUri(format!(
+                "{raw:?}: a native application must use a loopback redirect URI (http://127.0.0.1, localhost or [::1])"
+            ))),
+            (Self::Web, true) => Err(OAuthError::InvalidRedirectUri(format!(
+                "{raw:?}: a web application must use an https redirect URI"
+            ))),
+        }
+    }
+}
+
 /// The metadata of a registration request, once checked.
 #[derive(Debug)]
 pub struct Registration {
@@ -142,8 +187,10 @@ pub struct Registration {
     pub name: String,
     /// The redirect URIs, as sent; each passed [`RedirectUri::parse`].
     pub redirect_uris: Vec<String>,
-    /// The scope granted (always ours).
+    /// The scope granted: ours, plus `offline_access` when asked for.
     pub scope: String,
+    /// The application type sent, if any (absent keeps the general rules).
+    pub application_type: Option<ApplicationType>,
 }
 
 /// Checks a registration body (RFC 7591 metadata of a public client). Needs
@@ -154,6 +201,16 @@ pub fn check_metadata(bytes: &[u8]) -> Result<Registration, OAuthError> {
     if !body.is_object() {
         return Err(metadata_error("request body must be a JSON object"));
     }
+
+    let application_type = match body.get("application_type") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(ApplicationType::parse(s).ok_or_else(|| {
+            metadata_error(format!(
+                "application_type {s:?} is not supported; use \"native\" or \"web\""
+            ))
+        })?),
+        Some(_) => return Err(metadata_error("application_type must be a string")),
+    };
 
     let uris = body
         .get("redirect_uris")
@@ -171,7 +228,10 @@ pub fn check_metadata(bytes: &[u8]) -> Result<Registration, OAuthError> {
         let raw = u.as_str().ok_or_else(|| {
             OAuthError::InvalidRedirectUri("redirect URIs must be strings".into())
         })?;
-        RedirectUri::parse(raw).map_err(OAuthError::InvalidRedirectUri)?;
+        let uri = RedirectUri::parse(raw).map_err(OAuthError::InvalidRedirectUri)?;
+        if let Some(kind) = application_type {
+            kind.check_redirect(raw, &uri)?;
+        }
         redirect_uris.push(raw.to_string());
     }
 
@@ -214,6 +274,7 @@ pub fn check_metadata(bytes: &[u8]) -> Result<Registration, OAuthError> {
         name,
         redirect_uris,
         scope,
+        application_type,
     })
 }
 
@@ -377,6 +438,76 @@ mod tests {
             escape_name("edoC\u{202E}\u{2069} x\u{200B}y\u{2028}"),
             "edoC<U+202E><U+2069> x<U+200B>y<U+2028>"
         );
+    }
+
+    fn register_typed(kind: serde_json::Value, uris: &[&str]) -> Result<Registration, OAuthError> {
+        let body = serde_json::json!({
+            "client_name": "App",
+            "application_type": kind,
+            "redirect_uris": uris,
+        });
+        check_metadata(body.to_string().as_bytes())
+    }
+
+    #[test]
+    fn a_native_application_registers_loopback_redirects_only() {
+        let r = register_typed(
+            "native".into(),
+            &["http://127.0.0.1/callback", "http://localhost:3000/cb"],
+        )
+        .expect("loopback");
+        assert_eq!(r.application_type, Some(ApplicationType::Native));
+        match register_typed("native".into(), &["http://127.0.0.1/cb", "https://app.example/cb"]) {
+            Err(e @ OAuthError::InvalidRedirectUri(_)) => assert_eq!(
+                e.description(),
+                "\"https://app.example/cb\": a native application must use a loopback redirect URI (http://127.0.0.1, localhost or [::1])"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_web_application_registers_https_redirects_only() {
+        let r = register_typed("web".into(), &["https://app.example/cb"]).expect("https");
+        assert_eq!(r.application_type, Some(ApplicationType::Web));
+        match register_typed("web".into(), &["http://127.0.0.1/cb"]) {
+            Err(e @ OAuthError::InvalidRedirectUri(_)) => assert_eq!(
+                e.description(),
+                "\"http://127.0.0.1/cb\": a web application must use an https redirect URI"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_application_type_keeps_the_general_rules() {
+        let r = register_typed(
+            serde_json::Value::Null,
+            &["http://127.0.0.1/cb", "https://app.example/cb"],
+        )
+        .expect("both kinds");
+        assert_eq!(r.application_type, None);
+    }
+
+    #[test]
+    fn an_unknown_application_type_is_refused() {
+        for (kind, description) in [
+            (
+                serde_json::json!("desktop"),
+                "application_type \"desktop\" is not supported; use \"native\" or \"web\"",
+            ),
+            (
+                serde_json::json!(["native"]),
+                "application_type must be a string",
+            ),
+        ] {
+            match register_typed(kind, &["http://127.0.0.1/cb"]) {
+                Err(e @ OAuthError::InvalidClientMetadata(_)) => {
+                    assert_eq!(e.description(), description)
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{check_scope, pkce, OAuthError};
+use super::{check_refresh_scope, pkce, OAuthError};
 use crate::host::LocalHost;
 use crate::sensitive::Sensitive;
 
@@ -114,7 +114,7 @@ impl TokenRequest<'_> {
         } else {
             let refresh_token = Sensitive::new(required(p, "refresh_token")?.to_string());
             if let Some(s) = p.get("scope") {
-                check_scope(Some(s))?;
+                check_refresh_scope(s)?;
             }
             Ok(Grant::RefreshToken { refresh_token })
         }
