@@ -7,7 +7,7 @@
 //! accepted request names a supported grant type and a client, and a
 //! resource only if it is our /mcp; an authorization_code grant carries a
 //! code and an RFC 7636 verifier; a refresh_token grant carries a token and
-//! only our scope; refusals have the right OAuth error; secrets never show in
+//! only the scopes we grant; refusals have the right OAuth error; secrets never show in
 //! `Debug`.
 #![no_main]
 
@@ -16,7 +16,7 @@ use spor_wire::host::LocalHost;
 use spor_wire::oauth::token::{check_request as check_token, Grant};
 use spor_wire::oauth::{parse_form, OAuthError};
 use spor_companion_fuzz::{
-    is_our_resource, is_pkce_verifier, param, scope_ok, unique_params, OUR_HOST,
+    is_our_resource, is_pkce_verifier, param, refresh_scope_ok, unique_params, OUR_HOST,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -85,7 +85,7 @@ fuzz_target!(|data: &[u8]| {
                     assert!(param(&p, "refresh_token").is_none())
                 }
                 (OAuthError::InvalidScope(_), "refresh_token") => {
-                    assert!(!scope_ok(p.get("scope").map(String::as_str)))
+                    assert!(!refresh_scope_ok(p.get("scope").map(String::as_str)))
                 }
                 other => panic!("unexpected error {other:?}"),
             }
@@ -120,7 +120,7 @@ fuzz_target!(|data: &[u8]| {
                 Some(refresh_token.expose().as_str()),
                 param(&p, "refresh_token")
             );
-            assert!(scope_ok(p.get("scope").map(String::as_str)));
+            assert!(refresh_scope_ok(p.get("scope").map(String::as_str)));
             assert_eq!(shown, "RefreshToken { refresh_token: <redacted> }");
         }
     }

@@ -75,6 +75,16 @@ pub fn scope_ok(scope: Option<&str>) -> bool {
     })
 }
 
+/// The scope rule of a refresh: well-formed, and nothing beyond `mcp` and
+/// `offline_access` (RFC 6749 §6).
+pub fn refresh_scope_ok(scope: Option<&str>) -> bool {
+    scope_ok(scope)
+        && scope.is_none_or(|s| {
+            s.split(' ')
+                .all(|p| p.is_empty() || p == "mcp" || p == "offline_access")
+        })
+}
+
 /// The scope granted for an accepted request: `mcp`, plus `offline_access`
 /// when it was one of the tokens asked for.
 pub fn granted_scope(scope: Option<&str>) -> &'static str {
