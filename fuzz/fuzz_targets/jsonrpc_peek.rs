@@ -7,13 +7,16 @@
 //! `(response)` when it has none, and the id to answer with is its `id`; a
 //! batch yields one entry per element, in order, and a `null` id; a tool is
 //! reported only for `tools/call` with an object `params` whose `name` is a
-//! string.
+//! string; a mirrored name only for `tools/call` and `prompts/get` (their
+//! string `params.name`) and `resources/read` (its string `params.uri`),
+//! whole; a protocol version only as the string at
+//! `params._meta["io.modelcontextprotocol/protocolVersion"]`, whole.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serde::de::IgnoredAny;
 use serde_json::Value;
-use spor_wire::peek::{peek, Peek};
+use spor_wire::peek::{peek, Peek, PROTOCOL_VERSION_META};
 
 const MAX: usize = 128;
 
@@ -39,6 +42,24 @@ fn check_one(p: &Peek, m: &Value) {
             .and_then(Value::as_str)
             .unwrap_or_else(|| panic!("tool {tool:?} reported for {m}"));
         assert!(clipped(tool, name), "tool {tool:?} for {name:?}");
+    }
+    let params = obj.get("params").and_then(Value::as_object);
+    if let Some(name) = &p.name {
+        let field = match p.method.as_str() {
+            "tools/call" | "prompts/get" => "name",
+            "resources/read" => "uri",
+            other => panic!("name {name:?} reported for method {other:?}"),
+        };
+        let want = params.and_then(|params| params.get(field)).and_then(Value::as_str);
+        assert_eq!(Some(name.as_str()), want, "name for {m}");
+    }
+    if let Some(version) = &p.protocol_version {
+        let want = params
+            .and_then(|params| params.get("_meta"))
+            .and_then(Value::as_object)
+            .and_then(|meta| meta.get(PROTOCOL_VERSION_META))
+            .and_then(Value::as_str);
+        assert_eq!(Some(version.as_str()), want, "protocol version for {m}");
     }
 }
 

@@ -1,17 +1,29 @@
 //! The one look the gateway takes inside a JSON-RPC body: enough to record
-//! what was called (method, tool name) and to answer errors with the right
-//! id. Never arguments, never results, and the body is never rewritten.
+//! what was called (method, tool name), which protocol era it speaks, what
+//! its mirrored `Mcp-*` headers must say, and to answer errors with the
+//! right id. Never arguments, never results, and the body is never rewritten.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+/// The `_meta` key naming a modern (2026-07-28 and later) request's
+/// protocol version; legacy requests carry none.
+pub const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
+
 /// What one JSON-RPC message is, for the audit log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Peek {
     /// The method, or `(response)` for a client's answer to a server request.
     pub method: String,
-    /// The tool name of a `tools/call`.
+    /// The tool name of a `tools/call`, clipped for the log.
     pub tool: Option<String>,
+    /// What an `Mcp-Name` header mirrors: `params.name` of `tools/call` and
+    /// `prompts/get`, `params.uri` of `resources/read`. Whole (it is
+    /// compared with the header, never logged).
+    pub name: Option<String>,
+    /// `params._meta["io.modelcontextprotocol/protocolVersion"]`, whole:
+    /// present exactly on modern requests.
+    pub protocol_version: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -25,9 +37,24 @@ struct Message<'a> {
 }
 
 #[derive(Deserialize)]
-struct ToolParams {
-    #[serde(default)]
-    name: Option<String>,
+struct Params<'a> {
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    uri: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "_meta")]
+    meta: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Meta<'a> {
+    #[serde(borrow, default, rename = "io.modelcontextprotocol/protocolVersion")]
+    protocol_version: Option<&'a RawValue>,
+}
+
+/// A JSON string's value; `None` for anything else (a number, an object).
+fn string(raw: Option<&RawValue>) -> Option<String> {
+    raw.and_then(|r| serde_json::from_str::<String>(r.get()).ok())
 }
 
 /// Longest method or tool name recorded.
@@ -52,18 +79,30 @@ fn is_object(raw: &RawValue) -> bool {
 }
 
 fn one(m: Message<'_>) -> Peek {
-    let tool = match (m.method.as_deref(), m.params) {
-        (Some("tools/call"), Some(p)) if is_object(p) => {
-            serde_json::from_str::<ToolParams>(p.get())
-                .ok()
-                .and_then(|t| t.name)
-                .map(clip)
-        }
+    let params = m
+        .params
+        .filter(|p| is_object(p))
+        .and_then(|p| serde_json::from_str::<Params<'_>>(p.get()).ok());
+    let name = match (m.method.as_deref(), &params) {
+        (Some("tools/call" | "prompts/get"), Some(p)) => string(p.name),
+        (Some("resources/read"), Some(p)) => string(p.uri),
+        _ => None,
+    };
+    let protocol_version = params
+        .as_ref()
+        .and_then(|p| p.meta)
+        .filter(|meta| is_object(meta))
+        .and_then(|meta| serde_json::from_str::<Meta<'_>>(meta.get()).ok())
+        .and_then(|meta| string(meta.protocol_version));
+    let tool = match m.method.as_deref() {
+        Some("tools/call") => name.clone().map(clip),
         _ => None,
     };
     Peek {
         method: m.method.map(clip).unwrap_or_else(|| "(response)".into()),
         tool,
+        name,
+        protocol_version,
     }
 }
 
@@ -109,10 +148,44 @@ mod tests {
             p,
             vec![Peek {
                 method: "tools/call".into(),
-                tool: Some("put_node".into())
+                tool: Some("put_node".into()),
+                name: Some("put_node".into()),
+                protocol_version: None,
             }]
         );
         assert_eq!(id, serde_json::json!(7));
+    }
+
+    #[test]
+    fn modern_requests_carry_their_protocol_version_and_the_mirrored_name() {
+        let (p, _) = peek(br#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"test://a b","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#);
+        assert_eq!(p[0].name.as_deref(), Some("test://a b"));
+        assert_eq!(p[0].tool, None);
+        assert_eq!(p[0].protocol_version.as_deref(), Some("2026-07-28"));
+        let (p, _) =
+            peek(br#"{"id":2,"method":"prompts/get","params":{"name":"greet","uri":"x"}}"#);
+        assert_eq!(p[0].name.as_deref(), Some("greet"));
+        assert_eq!(p[0].protocol_version, None, "a legacy request");
+        // Only the three methods whose name a header mirrors; only strings.
+        let (p, _) = peek(br#"{"id":3,"method":"tools/list","params":{"name":"x","_meta":{"io.modelcontextprotocol/protocolVersion":7}}}"#);
+        assert_eq!(
+            (p[0].name.clone(), p[0].protocol_version.clone()),
+            (None, None)
+        );
+        let (p, _) = peek(br#"{"id":4,"method":"tools/call","params":{"name":9,"_meta":[]}}"#);
+        assert_eq!(
+            p[0],
+            Peek {
+                method: "tools/call".into(),
+                ..Peek::default()
+            }
+        );
+        // The whole name is kept for the comparison; the log gets it clipped.
+        let long = "n".repeat(300);
+        let (p, _) =
+            peek(format!(r#"{{"method":"tools/call","params":{{"name":"{long}"}}}}"#).as_bytes());
+        assert_eq!(p[0].name.as_deref(), Some(long.as_str()));
+        assert_eq!(p[0].tool.as_deref().map(str::len), Some(MAX_NAME));
     }
 
     #[test]
@@ -138,7 +211,7 @@ mod tests {
             p,
             vec![Peek {
                 method: "tools/list".into(),
-                tool: None
+                ..Peek::default()
             }]
         );
         assert_eq!(id, serde_json::Value::Null);

@@ -35,7 +35,7 @@ after(async () => {
 });
 
 const TOOLS = ['put_node', 'get_node', 'query_graph', 'capture', 'slow_count', 'ask_user'];
-const ACTIVITY_KEYS = ['account_id', 'at', 'duration_ms', 'grant_id', 'method', 'outcome', 'status', 'tool'];
+const ACTIVITY_KEYS = ['account_id', 'at', 'duration_ms', 'era', 'grant_id', 'header_check', 'method', 'outcome', 'status', 'tool'];
 
 test('TypeScript SDK Client through the gateway: OAuth by the SDK, tools, attribution, progress, elicitation, call log, revocation, no leaks', { timeout: 240_000 }, async () => {
   let sandbox;

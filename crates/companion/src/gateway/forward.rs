@@ -1,12 +1,16 @@
 //! Forwarding an authorized `/mcp` call to the upstream at the transport
-//! level: bodies and SSE streams pass through untouched; only the
-//! `Authorization` header is swapped, and only allow-listed headers cross.
+//! level, for both MCP eras on the one endpoint: legacy (2025-11-25 and
+//! before: `initialize`, sessions bound to their grant, GET streams,
+//! DELETE) and modern (2026-07-28: stateless POSTs carrying `_meta`,
+//! `server/discover`, `subscriptions/listen`). Bodies and streams pass
+//! through untouched; only the `Authorization` header is swapped, and
+//! headers cross by the rules in `headers`.
 
 use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use futures_util::StreamExt;
@@ -17,8 +21,10 @@ use spor_wire::peek::peek;
 use super::auth::authorize;
 use super::bearer::challenge;
 use super::error::GatewayError;
+use super::headers;
 use super::log::PendingLog;
-use super::relay::{read_answer, Relay};
+use super::mirror;
+use super::relay::{hold_answer, Held, Relay};
 use super::session;
 use crate::host::LocalHost;
 use crate::http_body::read_prefix;
@@ -31,28 +37,8 @@ use crate::tokens;
 /// failure answered with the request's id.
 const MAX_POST_BODY: usize = 4 * 1024 * 1024;
 
-/// Request headers that travel upstream (everything else, including the
-/// host's `Authorization` and hop-by-hop headers, stays here).
-const FORWARD_REQUEST: [&str; 5] = [
-    "content-type",
-    "accept",
-    "mcp-session-id",
-    "mcp-protocol-version",
-    "last-event-id",
-];
-/// Response headers that travel back: an allow-list of what MCP needs, so
-/// no `set-cookie`, CORS, HSTS, `location` or hop-by-hop header of the
-/// upstream reaches the host. Not `www-authenticate` either: it would point
-/// the host at the upstream's authorization server, while the host's
-/// resource is the companion (an upstream `401` gets the companion's own
-/// challenge instead).
-const FORWARD_RESPONSE: [&str; 5] = [
-    "content-type",
-    "mcp-session-id",
-    "mcp-protocol-version",
-    "retry-after",
-    "cache-control",
-];
+/// The 2026-07-28 request that opens a long-lived notification stream.
+const LISTEN: &str = "subscriptions/listen";
 
 /// How much of an upstream's 401 body is read to learn why.
 const REJECTION_BODY_LIMIT: usize = 8 * 1024;
@@ -94,6 +80,12 @@ pub async fn handle(
         body_bytes = Some(bytes);
     }
     let fail = |e: GatewayError| e.answer(is_post, &rpc_id);
+    // Mirrored headers describe one message; a batch (legacy only) has none.
+    let header_check = match calls.as_slice() {
+        [one] => mirror::check(&parts.headers, one),
+        _ => None,
+    };
+    let listen = matches!(calls.as_slice(), [one] if one.method == LISTEN);
 
     let session = header_str(&parts.headers, "mcp-session-id").map(tokens::hash);
     if let Some(s) = &session {
@@ -111,17 +103,13 @@ pub async fn handle(
         .gateway
         .http
         .request(method.clone(), &account.mcp_url)
+        .headers(headers::to_upstream(&parts.headers))
         .bearer_auth(pat.expose());
-    for name in FORWARD_REQUEST {
-        for v in parts.headers.get_all(name) {
-            upstream = upstream.header(name, v.clone());
-        }
-    }
     if let Some(bytes) = body_bytes {
         upstream = upstream.body(bytes);
     }
 
-    let mut log = PendingLog::start(&state, &principal, &account.id, calls);
+    let mut log = PendingLog::start(&state, &principal, &account.id, calls, header_check);
     let mut resp = match send(&state, &account, upstream).await {
         Ok(r) => r,
         Err(e) => {
@@ -152,20 +140,22 @@ pub async fn handle(
         log.outcome = CallOutcome::Http(status);
     }
 
-    // Anything but an event stream is one answer: read it whole, bounded in
-    // size and idle time, so a cut, stalled or oversized answer reaches the
-    // host as an error carrying its request id, not as a truncated body.
+    // A JSON answer is held until it is one whole value, bounded in size
+    // and idle time, so a cut, stalled or oversized answer reaches the host
+    // as an error carrying its request id, not as a truncated body. A
+    // listen stream is relayed from its first byte, whatever its type: it
+    // stays open by design, and the host waits for nothing but its headers.
     let idle = state.gateway.stream_idle_timeout;
     let is_sse = header_str(resp.headers(), "content-type").is_some_and(|v| {
         v.trim_start()
             .to_ascii_lowercase()
             .starts_with("text/event-stream")
     });
-    let answer = if is_sse {
-        None
+    let held = if is_sse || listen {
+        Held::Streaming(axum::body::Bytes::new())
     } else {
-        match read_answer(&mut resp, idle, &account.mcp_url).await {
-            Ok(bytes) => Some(bytes),
+        match hold_answer(&mut resp, idle, &account.mcp_url).await {
+            Ok(held) => held,
             Err(e) => {
                 log.fail(&e);
                 return fail(e);
@@ -188,32 +178,34 @@ pub async fn handle(
 
     let mut out =
         Response::builder().status(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY));
-    for name in FORWARD_RESPONSE {
-        for v in resp.headers().get_all(name) {
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_bytes(v.as_bytes()),
-            ) {
-                out = out.header(n, v);
-            }
-        }
+    if let Some(h) = out.headers_mut() {
+        *h = headers::to_host(resp.headers());
     }
-    let body = match answer {
+    let body = match held {
         // Logged (as `log` drops) once the answer is handed over.
-        Some(bytes) => Body::from(bytes),
+        Held::Whole(bytes) => Body::from(bytes),
         // The stream ends when the upstream ends it, cuts it, stalls (see
-        // `Relay`), or the grant is revoked.
-        None => {
+        // `Relay`), the host closes it, or the grant is revoked.
+        Held::Streaming(start) => {
             let cancel = state.gateway.stream_token(&principal);
-            let answers = (is_post && !rpc_id.is_null()).then_some(rpc_id);
+            // Only an event stream can carry a last event for the call.
+            let answers = (is_sse && is_post && !rpc_id.is_null()).then_some(rpc_id);
             let relay = Relay::new(
                 resp.bytes_stream().boxed(),
-                idle,
+                (!listen).then_some(idle),
                 answers,
                 account.mcp_url.clone(),
                 log,
             );
-            Body::from_stream(relay.run().take_until(cancel.cancelled_owned()))
+            let start =
+                futures_util::stream::iter(
+                    (!start.is_empty()).then_some(Ok::<_, axum::BoxError>(start)),
+                );
+            Body::from_stream(
+                start
+                    .chain(relay.run())
+                    .take_until(cancel.cancelled_owned()),
+            )
         }
     };
     out.body(body)

@@ -1,14 +1,16 @@
 //! The call-log entries of one forwarded request: what it called (method
-//! and tool name, never arguments), how it ended and how long it took,
-//! queued when the answer is finished or dropped.
+//! and tool name, never arguments), in which protocol era, whether its
+//! mirrored headers agreed with its body, how it ended and how long it
+//! took, queued when the answer is finished or dropped.
 
 use spor_wire::peek::Peek;
 use tokio::time::Instant;
 
 use super::error::GatewayError;
+use super::mirror;
 use super::state::Principal;
 use crate::state::AppState;
-use crate::store::{CallOutcome, CallRecord};
+use crate::store::{CallOutcome, CallRecord, HeaderCheck};
 
 /// The calls one request carries, logged once, when this is dropped: after
 /// the answer was handed over, or its stream ended (a streamed tool call's
@@ -19,6 +21,8 @@ pub(super) struct PendingLog {
     principal: Principal,
     account_id: String,
     calls: Vec<Peek>,
+    /// What the mirrored headers said of the body (one message only).
+    header_check: Option<HeaderCheck>,
     started: Instant,
     /// How it ended, as far as is known.
     pub(super) outcome: CallOutcome,
@@ -33,12 +37,14 @@ impl PendingLog {
         principal: &Principal,
         account_id: &str,
         calls: Vec<Peek>,
+        header_check: Option<HeaderCheck>,
     ) -> Self {
         Self {
             state: state.clone(),
             principal: principal.clone(),
             account_id: account_id.to_string(),
             calls,
+            header_check,
             started: Instant::now(),
             outcome: CallOutcome::Ok,
             status: None,
@@ -72,11 +78,13 @@ impl Drop for PendingLog {
                 at,
                 grant_id: self.principal.grant_id().map(str::to_string),
                 account_id: self.account_id.clone(),
+                era: Some(mirror::era(&p)),
                 method: p.method,
                 tool: p.tool,
                 outcome: self.outcome,
                 status: self.status,
                 duration_ms,
+                header_check: self.header_check,
             })
             .collect();
         self.state.gateway.calls.push(rows);

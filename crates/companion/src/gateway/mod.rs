@@ -1,6 +1,7 @@
 //! `/mcp`: the bearer check and transport-level forwarding to the grant's
-//! upstream with the account's PAT in place of the assistant's token, MCP
-//! sessions bound to the grant that created them, and the call log.
+//! upstream with the account's PAT in place of the assistant's token, for
+//! both MCP eras (legacy sessions bound to the grant that created them;
+//! modern stateless requests and listen streams), and the call log.
 
 mod auth;
 mod bearer;
@@ -8,7 +9,9 @@ mod cache;
 mod calllog;
 mod error;
 mod forward;
+mod headers;
 mod log;
+mod mirror;
 mod relay;
 mod session;
 pub mod state;

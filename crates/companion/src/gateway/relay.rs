@@ -1,6 +1,9 @@
-//! The upstream's answer on its way to the host: anything but an event
-//! stream is read whole, bounded in size and idle time; an event stream is
-//! relayed chunk by chunk with an idle bound.
+//! The upstream's answer on its way to the host. A JSON answer is held until
+//! it is one whole JSON value, bounded in size and idle time, so a cut,
+//! stalled or oversized answer reaches the host as an error carrying its
+//! request id; an answer still streaming after that (a 2026-07-28 listen
+//! stream sent as JSON lines), and every event stream, is relayed chunk by
+//! chunk as it arrives.
 
 use std::time::Duration;
 
@@ -21,49 +24,148 @@ use crate::store::CallOutcome;
 /// one becomes an error for the host.
 pub(super) const MAX_ANSWER_BODY: usize = 16 * 1024 * 1024;
 
-/// Reads a whole answer of at most [`MAX_ANSWER_BODY`] bytes from `url`,
-/// giving up when nothing arrives for `idle`.
-pub(super) async fn read_answer(
+/// A JSON answer as far as it was held.
+pub(super) enum Held {
+    /// The whole body.
+    Whole(Bytes),
+    /// A first JSON value is complete and the body goes on: what arrived so
+    /// far; the rest is to be relayed as it comes.
+    Streaming(Bytes),
+}
+
+/// Reads a JSON answer from `url` until it is whole, or (sent without a
+/// `Content-Length`) until its first JSON value is complete: at most
+/// [`MAX_ANSWER_BODY`] bytes, giving up when nothing arrives for `idle`.
+pub(super) async fn hold_answer(
     resp: &mut reqwest::Response,
     idle: Duration,
     url: &str,
-) -> Result<Bytes, GatewayError> {
-    let url = url.to_string();
-    read_whole(resp, MAX_ANSWER_BODY, Some(idle))
-        .await
-        .map(Bytes::from)
-        .map_err(|e| match e {
-            BodyError::TooLarge => GatewayError::AnswerTooLarge {
-                url,
-                limit: MAX_ANSWER_BODY,
-            },
-            BodyError::Broken(_) => GatewayError::AnswerBroken { url },
-            BodyError::Idle => GatewayError::AnswerIdle {
-                url,
-                secs: idle.as_secs(),
-            },
-        })
+) -> Result<Held, GatewayError> {
+    let fail = |e: BodyError| body_error(e, url, idle);
+    // A known length is one finite answer.
+    if resp.content_length().is_some() {
+        return read_whole(resp, MAX_ANSWER_BODY, Some(idle))
+            .await
+            .map(|b| Held::Whole(Bytes::from(b)))
+            .map_err(fail);
+    }
+    let mut scan = FirstValue::default();
+    let mut held = Vec::new();
+    loop {
+        let next = tokio::time::timeout(idle, resp.chunk())
+            .await
+            .map_err(|_| fail(BodyError::Idle))?
+            .map_err(|e| fail(BodyError::Broken(e)))?;
+        let Some(chunk) = next else {
+            return Ok(Held::Whole(Bytes::from(held)));
+        };
+        if held.len() + chunk.len() > MAX_ANSWER_BODY {
+            return Err(fail(BodyError::TooLarge));
+        }
+        held.extend_from_slice(&chunk);
+        if scan.feed(&chunk) {
+            return Ok(Held::Streaming(Bytes::from(held)));
+        }
+    }
 }
 
-/// An upstream event stream being relayed to the host.
+fn body_error(e: BodyError, url: &str, idle: Duration) -> GatewayError {
+    let url = url.to_string();
+    match e {
+        BodyError::TooLarge => GatewayError::AnswerTooLarge {
+            url,
+            limit: MAX_ANSWER_BODY,
+        },
+        BodyError::Broken(_) => GatewayError::AnswerBroken { url },
+        BodyError::Idle => GatewayError::AnswerIdle {
+            url,
+            secs: idle.as_secs(),
+        },
+    }
+}
+
+/// Finds where the first JSON object or array of a body ends, fed chunk by
+/// chunk, in one pass (JSON-RPC messages are objects, batches arrays; a
+/// body starting with anything else is never "complete" and is read whole).
+#[derive(Default)]
+struct FirstValue {
+    depth: usize,
+    started: bool,
+    in_string: bool,
+    escaped: bool,
+    /// Not an object or array: read to the end.
+    other: bool,
+}
+
+impl FirstValue {
+    /// Feeds the next bytes; whether the first value is now complete.
+    fn feed(&mut self, bytes: &[u8]) -> bool {
+        for &b in bytes {
+            if self.other {
+                return false;
+            }
+            if !self.started {
+                match b {
+                    b' ' | b'\t' | b'\r' | b'\n' => continue,
+                    b'{' | b'[' => {
+                        self.started = true;
+                        self.depth = 1;
+                    }
+                    _ => self.other = true,
+                }
+                continue;
+            }
+            if self.in_string {
+                match (self.escaped, b) {
+                    (true, _) => self.escaped = false,
+                    (false, b'\\') => self.escaped = true,
+                    (false, b'"') => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        return true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+}
+
+/// An upstream answer being relayed to the host as it streams.
 pub(super) struct Relay {
     upstream: BoxStream<'static, reqwest::Result<Bytes>>,
-    idle: Duration,
-    /// The id of the POST this stream answers, if any.
+    /// How long the upstream may send nothing; `None` for a listen stream.
+    idle: Option<Duration>,
+    /// The id of the POST this event stream answers, if any (`None` for a
+    /// GET stream, and for JSON, where no event can be added).
     answers: Option<Value>,
     url: String,
     /// The last few bytes relayed: whether an event was left half-sent.
     tail: Vec<u8>,
     log: PendingLog,
+    /// No more items (the last one was ours).
     done: bool,
+    /// The upstream ended the stream, or it was ended for a fault: anything
+    /// else that drops the relay is a cancellation.
+    settled: bool,
 }
 
 impl Relay {
-    /// Relays `upstream` for the call `log` records; `answers` is the id of
-    /// the POST it answers, if any.
+    /// Relays `upstream` for the call `log` records, giving up after `idle`
+    /// without a byte (never, for `None`); `answers` is the id of the POST
+    /// whose event stream it is, if any.
     pub(super) fn new(
         upstream: BoxStream<'static, reqwest::Result<Bytes>>,
-        idle: Duration,
+        idle: Option<Duration>,
         answers: Option<Value>,
         url: String,
         log: PendingLog,
@@ -76,6 +178,7 @@ impl Relay {
             tail: Vec::new(),
             log,
             done: false,
+            settled: false,
         }
     }
 
@@ -86,9 +189,12 @@ impl Relay {
     ///
     /// Why an idle bound: a stalled upstream (a hung process, a machine gone
     /// without closing the connection) would otherwise hold the host's call
-    /// open forever. After `stream_idle_timeout` without a byte, or when the
-    /// upstream cuts the stream, the companion hangs up on the upstream,
-    /// logs `stream_idle` / `stream_broken`, and:
+    /// open forever. A listen stream has none: it is quiet by nature until
+    /// something changes, nobody waits on it for an answer, and a vanished
+    /// upstream machine is found by TCP keep-alive (see `Gateway::new`).
+    /// After `stream_idle_timeout` without a byte, or when the upstream cuts
+    /// the stream, the companion hangs up on the upstream, logs
+    /// `stream_idle` / `stream_broken`, and:
     /// - a POST's stream (a call waiting for its answer) gets a last event,
     ///   a JSON-RPC error for the request's id naming the cause, then ends,
     ///   so the host's call fails at once with a reason;
@@ -97,27 +203,36 @@ impl Relay {
     ///
     /// In the middle of an event no event can be added, so the host's
     /// connection is cut instead of completing half an event with ours.
+    ///
+    /// The host closing its end drops the relay and with it the upstream
+    /// request: in MCP 2026-07-28 that is how a request is cancelled, and it
+    /// is logged `cancelled`.
     pub(super) fn run(self) -> impl Stream<Item = Result<Bytes, BoxError>> {
         futures_util::stream::unfold(self, |mut r| async move {
             if r.done {
                 return None;
             }
-            match tokio::time::timeout(r.idle, r.upstream.next()).await {
+            let next = match r.idle {
+                Some(idle) => tokio::time::timeout(idle, r.upstream.next()).await,
+                None => Ok(r.upstream.next().await),
+            };
+            match next {
                 Ok(Some(Ok(chunk))) => {
                     r.remember(&chunk);
                     Some((Ok(chunk), r))
                 }
-                Ok(None) => None,
+                Ok(None) => {
+                    r.settle();
+                    None
+                }
                 Ok(Some(Err(_))) => {
                     r.log.outcome = CallOutcome::StreamBroken;
                     r.finish("closed the connection in the middle of its answer", true)
                 }
                 Err(_) => {
                     r.log.outcome = CallOutcome::StreamIdle;
-                    let why = format!(
-                        "sent nothing for {} s; the call was ended",
-                        r.idle.as_secs()
-                    );
+                    let secs = r.idle.map_or(0, |d| d.as_secs());
+                    let why = format!("sent nothing for {secs} s; the call was ended");
                     r.finish(&why, false)
                 }
             }
@@ -148,8 +263,14 @@ impl Relay {
 
     /// The stream's last item after the upstream failed (`cut`: it broke
     /// rather than went quiet).
+    /// The stream ended other than by a cancellation.
+    fn settle(&mut self) {
+        self.settled = true;
+    }
+
     fn finish(mut self, why: &str, cut: bool) -> Option<(Result<Bytes, BoxError>, Self)> {
         self.done = true;
+        self.settle();
         let message = format!("the upstream MCP server at {} {why}", self.url);
         let boundary = self.at_boundary();
         match self.answers.take() {
@@ -162,5 +283,81 @@ impl Relay {
             None if cut => Some((Err(message.into()), self)),
             None => None,
         }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if !self.settled && self.log.outcome == CallOutcome::Ok {
+            self.log.outcome = CallOutcome::Cancelled;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::FakeClock;
+    use crate::config::{Config, ConsentMode};
+    use crate::gateway::state::Principal;
+    use crate::secrets::{MemoryStore, SecretStore};
+    use crate::state::AppState;
+    use crate::store::Store;
+
+    fn complete_after(chunks: &[&str]) -> Option<usize> {
+        let mut scan = FirstValue::default();
+        chunks.iter().position(|c| scan.feed(c.as_bytes()))
+    }
+
+    #[test]
+    fn the_first_value_ends_where_its_outer_brackets_close() {
+        assert_eq!(complete_after(&[r#"{"a":1}"#]), Some(0));
+        assert_eq!(complete_after(&["\n [", "{}, {\"b\":[2]}", "]\n"]), Some(2));
+        // Brackets, quotes and escapes inside strings are text.
+        assert_eq!(complete_after(&[r#"{"s":"}]\"{"#, r#"[\\""#, "}"]), Some(2));
+        // A listen stream sent as JSON lines: complete after the first.
+        assert_eq!(complete_after(&["{\"ack\":{}}\n", "{\"n\":1}\n"]), Some(0));
+        // Never complete: unfinished, or not an object or array.
+        assert_eq!(complete_after(&["{\"a\":[1,2"]), None);
+        assert_eq!(complete_after(&["\"text\"", "{}"]), None);
+        assert_eq!(complete_after(&["<html>{}"]), None);
+        assert_eq!(complete_after(&["", " "]), None);
+    }
+
+    fn state() -> AppState {
+        AppState::new(
+            Store::open_in_memory().expect("store"),
+            SecretStore::new(MemoryStore::default()),
+            Arc::new(FakeClock::new(0)),
+            Config {
+                data_dir: "/nonexistent".into(),
+                default_server: None,
+                consent_mode: ConsentMode::Browser,
+            },
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_listen_stream_outlives_any_idle_bound_and_an_answer_does_not() {
+        let state = state();
+        let principal = Principal::Pat {
+            account_id: "a".into(),
+        };
+        let log = || PendingLog::start(&state, &principal, "a", Vec::new(), None);
+        let quiet = || futures_util::stream::pending::<reqwest::Result<Bytes>>().boxed();
+        let relay =
+            |idle, id: i64| Relay::new(quiet(), idle, Some(Value::from(id)), "u".into(), log());
+        let mut listen = Box::pin(relay(None, 1).run());
+        let mut call = Box::pin(relay(Some(Duration::from_secs(300)), 2).run());
+        // A day of silence, on the paused clock.
+        let day = tokio::time::sleep(Duration::from_secs(86_400));
+        tokio::select! {
+            _ = listen.next() => panic!("the listen stream ended"),
+            _ = day => {}
+        }
+        let ended = call.next().await.expect("an error event").expect("bytes");
+        assert!(String::from_utf8_lossy(&ended).contains("sent nothing for 300 s"));
     }
 }

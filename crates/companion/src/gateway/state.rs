@@ -16,7 +16,8 @@ use crate::store::GRANT_PRINCIPAL;
 /// How long the upstream may take to send response headers by default.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long an upstream response body may send nothing by default before
-/// the companion gives up on it (see `forward::relay`).
+/// the companion gives up on it (see `relay`); listen streams have no such
+/// bound.
 pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Who a `/mcp` call acts for: a grant, or (custom agents) an account's own
@@ -80,9 +81,15 @@ impl Gateway {
     /// A gateway whose upstream must answer with headers within `header_timeout`.
     pub fn new(header_timeout: Duration) -> Self {
         // Bounded connect, no overall timeout (streams may stay open for
-        // hours), no redirects (they could carry the PAT elsewhere).
+        // hours), no redirects (they could carry the PAT elsewhere). TCP
+        // keep-alive finds an upstream machine that vanished without
+        // closing its connections within about two minutes: the one bound
+        // on a listen stream, which has no idle bound (see `relay`).
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            .tcp_keepalive(Duration::from_secs(60))
+            .tcp_keepalive_interval(Duration::from_secs(15))
+            .tcp_keepalive_retries(4)
             .pool_idle_timeout(Duration::from_secs(90))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("spor-companion/", env!("CARGO_PKG_VERSION")))

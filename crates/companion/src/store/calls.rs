@@ -59,6 +59,10 @@ pub enum CallOutcome {
     StreamIdle,
     /// The upstream's answer was over the size bound.
     TooLarge,
+    /// The stream was closed before its end: by the host (which, in MCP
+    /// 2026-07-28, is how a request is cancelled) or by the companion
+    /// (the grant revoked, shutting down); the upstream request was closed too.
+    Cancelled,
 }
 
 impl CallOutcome {
@@ -73,6 +77,7 @@ impl CallOutcome {
             "stream_broken" => Self::StreamBroken,
             "stream_idle" => Self::StreamIdle,
             "too_large" => Self::TooLarge,
+            "cancelled" => Self::Cancelled,
             other => Self::Http(other.strip_prefix("http_")?.parse().ok()?),
         })
     }
@@ -90,6 +95,7 @@ impl std::fmt::Display for CallOutcome {
             Self::StreamBroken => f.write_str("stream_broken"),
             Self::StreamIdle => f.write_str("stream_idle"),
             Self::TooLarge => f.write_str("too_large"),
+            Self::Cancelled => f.write_str("cancelled"),
         }
     }
 }
@@ -102,6 +108,88 @@ impl PartialEq<&str> for CallOutcome {
         Self::parse(other) == Some(*self)
     }
 }
+
+/// Which MCP protocol era a call speaks, judged by its body: a request whose
+/// `params._meta` names its protocol version is modern (2026-07-28 on,
+/// stateless); anything else is legacy (`initialize` and sessions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// 2025-11-25 and before.
+    Legacy,
+    /// 2026-07-28 and later.
+    Modern,
+}
+
+impl Era {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Legacy => "legacy",
+            Self::Modern => "modern",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "legacy" => Some(Self::Legacy),
+            "modern" => Some(Self::Modern),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Era {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+stored_as_text!(Era);
+
+/// Whether a call's mirrored headers (`Mcp-Method`, `Mcp-Name`,
+/// `MCP-Protocol-Version`) agreed with its body. The body is what the
+/// gateway acts on and logs; a disagreement is forwarded as is (the
+/// upstream answers it) and recorded here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderCheck {
+    /// Every mirrored header present says what the body says, and a modern
+    /// request has every one its revision requires.
+    Consistent,
+    /// A modern request lacks a header its revision requires.
+    Missing,
+    /// A header says something else than the body.
+    Mismatch,
+}
+
+impl HeaderCheck {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Consistent => "consistent",
+            Self::Missing => "missing",
+            Self::Mismatch => "mismatch",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "consistent" => Some(Self::Consistent),
+            "missing" => Some(Self::Missing),
+            "mismatch" => Some(Self::Mismatch),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for HeaderCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+stored_as_text!(HeaderCheck);
 
 /// One forwarded JSON-RPC message.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -122,6 +210,12 @@ pub struct CallRecord {
     pub status: Option<u16>,
     /// Milliseconds until the response was finished (a streamed call: its end).
     pub duration_ms: u64,
+    /// The protocol era; `None` for calls logged before eras were recorded.
+    pub era: Option<Era>,
+    /// Whether the mirrored headers agreed with the body; `None` where
+    /// nothing was mirrored (a legacy call without `Mcp-*` request
+    /// metadata) or for calls logged before this was recorded.
+    pub header_check: Option<HeaderCheck>,
 }
 
 impl Store {
@@ -189,7 +283,7 @@ impl Store {
     pub async fn calls(&self, grant_id: String, limit: u32) -> Result<Vec<CallRecord>, StoreError> {
         self.call(move |c| {
             let mut stmt = c.prepare(
-                "SELECT at, grant_id, account_id, method, tool, outcome, status, duration_ms FROM mcp_calls
+                "SELECT at, grant_id, account_id, method, tool, outcome, status, duration_ms, era, header_check FROM mcp_calls
                  WHERE grant_id = ?1 ORDER BY id DESC LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![grant_id, limit], |r| {
@@ -202,6 +296,8 @@ impl Store {
                     outcome: r.get(5)?,
                     status: r.get(6)?,
                     duration_ms: r.get::<_, i64>(7)?.max(0) as u64,
+                    era: r.get(8)?,
+                    header_check: r.get(9)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -214,8 +310,8 @@ fn insert_calls(c: &mut rusqlite::Connection, calls: &[CallRecord]) -> Result<()
     let tx = c.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO mcp_calls (at, grant_id, account_id, method, tool, outcome, status, duration_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO mcp_calls (at, grant_id, account_id, method, tool, outcome, status, duration_ms, era, header_check)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         for r in calls {
             stmt.execute(params![
@@ -226,7 +322,9 @@ fn insert_calls(c: &mut rusqlite::Connection, calls: &[CallRecord]) -> Result<()
                 r.tool,
                 r.outcome,
                 r.status,
-                r.duration_ms as i64
+                r.duration_ms as i64,
+                r.era,
+                r.header_check
             ])?;
         }
     }
@@ -272,6 +370,8 @@ mod tests {
             outcome: CallOutcome::Ok,
             status: Some(200),
             duration_ms: 1,
+            era: Some(Era::Modern),
+            header_check: Some(HeaderCheck::Consistent),
         }
     }
 
@@ -287,12 +387,23 @@ mod tests {
             CallOutcome::StreamBroken,
             CallOutcome::StreamIdle,
             CallOutcome::TooLarge,
+            CallOutcome::Cancelled,
         ] {
             assert_eq!(CallOutcome::parse(&o.to_string()), Some(o));
         }
         assert_eq!(CallOutcome::Http(502).to_string(), "http_502");
         assert_eq!(CallOutcome::parse("http_"), None);
         assert_eq!(CallOutcome::parse("fine"), None);
+        for e in [Era::Legacy, Era::Modern] {
+            assert_eq!(Era::parse(e.as_str()), Some(e));
+        }
+        for h in [
+            HeaderCheck::Consistent,
+            HeaderCheck::Missing,
+            HeaderCheck::Mismatch,
+        ] {
+            assert_eq!(HeaderCheck::parse(h.as_str()), Some(h));
+        }
     }
 
     #[tokio::test]

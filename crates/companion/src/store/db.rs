@@ -35,6 +35,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0004_client_program.sql")),
         M::up(include_str!("migrations/0005_superseded_access.sql")),
         M::up(include_str!("migrations/0006_client_application_type.sql")),
+        M::up(include_str!("migrations/0007_call_era.sql")),
     ])
 }
 

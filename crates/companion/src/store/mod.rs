@@ -12,7 +12,7 @@ mod revoke_reason;
 mod text_enum;
 
 pub use accounts::{Account, AccountKind, AccountStatus, NewAccount, RejectReason, Upserted};
-pub use calls::{CallOutcome, CallRecord, GRANT_PRINCIPAL, MAX_CALLS_KEPT};
+pub use calls::{CallOutcome, CallRecord, Era, HeaderCheck, GRANT_PRINCIPAL, MAX_CALLS_KEPT};
 pub use clients::Client;
 pub use db::{Mark, Store, StoreError};
 pub use grant_types::{

@@ -12,6 +12,7 @@ mod connect;
 mod consent;
 mod control;
 mod desktop;
+mod eras;
 mod faults;
 mod gateway;
 mod guard;
