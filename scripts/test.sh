@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: set-up, format, lints, build, unit/integration tests,
 # the benchmark's smoke run, crash safety, the soak smoke, the fuzz smoke,
-# the real-keychain test and the end-to-end tests. Fails on the first
+# the real-keychain test, the end-to-end tests and the MCP conformance suite. Fails on the first
 # failing step. Used by CI (.ci/run) on a fresh clone, with no stdin.
 set -euo pipefail
 
@@ -12,6 +12,7 @@ exec </dev/null
 # Bounds for the steps that start processes, browsers and daemons.
 KEYCHAIN_TIMEOUT="${SPOR_KEYCHAIN_TIMEOUT:-300}"
 E2E_TIMEOUT="${SPOR_E2E_TIMEOUT:-900}"
+CONFORMANCE_TIMEOUT="${SPOR_CONFORMANCE_TIMEOUT:-300}"
 DESKTOP_TIMEOUT="${SPOR_DESKTOP_TIMEOUT:-600}"
 
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
@@ -101,6 +102,11 @@ section "e2e (node --test)"
   timeout --kill-after=15 "$E2E_TIMEOUT" \
     node --test --test-concurrency=1 --test-reporter=spec test/*.test.mjs
 )
+done_step
+
+section "MCP conformance (official suite, server mode, 2025-11-25 and 2026-07-28; direct and through the companion)"
+# Fails when a check passing directly does not pass through the companion.
+timeout --kill-after=15 "$CONFORMANCE_TIMEOUT" bash tests/conformance/run.sh
 done_step
 
 section "desktop e2e (the app under Xvfb, tauri-driver + WebKitWebDriver, real keychain)"
