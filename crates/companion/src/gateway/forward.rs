@@ -29,7 +29,7 @@ use super::session;
 use crate::host::LocalHost;
 use crate::http_body::read_prefix;
 use crate::state::AppState;
-use crate::store::{Account, CallOutcome, RejectReason};
+use crate::store::{Account, CallOutcome, Era, RejectReason};
 use crate::tokens;
 
 /// Largest JSON-RPC POST body forwarded. POST bodies are read whole (they
@@ -86,6 +86,7 @@ pub async fn handle(
         _ => None,
     };
     let listen = matches!(calls.as_slice(), [one] if one.method == LISTEN);
+    let modern = matches!(calls.as_slice(), [one] if mirror::era(one) == Era::Modern);
 
     let session = header_str(&parts.headers, "mcp-session-id").map(tokens::hash);
     if let Some(s) = &session {
@@ -163,7 +164,8 @@ pub async fn handle(
         }
     };
 
-    // Bind a session the upstream just created; forget one that ended.
+    // Bind a session the upstream just created; forget one that ended. A
+    // modern request's 404 says the method is unknown, not the session.
     let returned = header_str(resp.headers(), "mcp-session-id").map(tokens::hash);
     if let Some(new) = returned.filter(|r| session.as_ref() != Some(r)) {
         if let Err(e) = session::bind(&state, &principal, new).await {
@@ -171,7 +173,8 @@ pub async fn handle(
         }
     }
     if let Some(s) = &session {
-        if (method == Method::DELETE && (200..300).contains(&status)) || status == 404 {
+        let deleted = method == Method::DELETE && (200..300).contains(&status);
+        if deleted || (status == 404 && !modern) {
             session::forget(&state, s).await;
         }
     }

@@ -661,6 +661,10 @@ async fn modern_requests_bind_no_session_and_legacy_sessions_stay_bound_to_their
         if seen.rpc_method() == "initialize" {
             extra.push(("mcp-session-id".into(), "legacy-1".into()));
         }
+        if seen.rpc_method() == "unknown/method" {
+            let error = json!({ "jsonrpc": "2.0", "id": 5, "error": { "code": -32601, "message": "Method not found" } });
+            return Answer::Whole("404 Not Found", extra, error.to_string());
+        }
         Answer::Whole(
             "200 OK",
             extra,
@@ -744,6 +748,32 @@ async fn modern_requests_bind_no_session_and_legacy_sessions_stay_bound_to_their
     )
     .await;
     assert_eq!(own.status, StatusCode::OK, "{}", own.text);
+
+    // A modern 404 names an unknown method, not a session that ended: the
+    // binding stays.
+    let mut unknown = mirrored("unknown/method", None);
+    unknown.push(("Mcp-Session-Id".into(), "legacy-1".into()));
+    let r = post(
+        &h,
+        &a.tokens.access,
+        &modern(5, "unknown/method", json!({})),
+        &unknown,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].clone()),
+        (StatusCode::NOT_FOUND, json!(-32601))
+    );
+    assert_eq!(sessions().await, 1);
+    let call = r#"{"jsonrpc":"2.0","id":6,"method":"tools/list"}"#;
+    let legacy = post(
+        &h,
+        &a.tokens.access,
+        call,
+        &headers(&[("Mcp-Session-Id", "legacy-1")]),
+    )
+    .await;
+    assert_eq!(legacy.status, StatusCode::OK, "{}", legacy.text);
     h.stop().await;
 }
 
