@@ -19,9 +19,9 @@ use super::log::PendingLog;
 use crate::http_body::{read_whole, BodyError};
 use crate::store::CallOutcome;
 
-/// Largest answer read whole from the upstream (anything but an event
-/// stream: one JSON-RPC response, an empty `202`, an error body); a larger
-/// one becomes an error for the host.
+/// Most of a JSON answer held before it is answered (the whole body, or up
+/// to its first complete JSON value: one JSON-RPC response, an empty `202`,
+/// an error body); a larger one becomes an error for the host.
 pub(super) const MAX_ANSWER_BODY: usize = 16 * 1024 * 1024;
 
 /// A JSON answer as far as it was held.
