@@ -154,9 +154,6 @@ pub(super) struct Relay {
     log: PendingLog,
     /// No more items (the last one was ours).
     done: bool,
-    /// The upstream ended the stream, or it was ended for a fault: anything
-    /// else that drops the relay is a cancellation.
-    settled: bool,
 }
 
 impl Relay {
@@ -178,7 +175,6 @@ impl Relay {
             tail: Vec::new(),
             log,
             done: false,
-            settled: false,
         }
     }
 
@@ -205,8 +201,10 @@ impl Relay {
     /// connection is cut instead of completing half an event with ours.
     ///
     /// The host closing its end drops the relay and with it the upstream
-    /// request: in MCP 2026-07-28 that is how a request is cancelled, and it
-    /// is logged `cancelled`.
+    /// request: in MCP 2026-07-28 that is how a request is cancelled. (The
+    /// call log cannot tell that from a host that leaves once it has read
+    /// its answer, which is common, without parsing the stream; it keeps
+    /// the outcome so far.)
     pub(super) fn run(self) -> impl Stream<Item = Result<Bytes, BoxError>> {
         futures_util::stream::unfold(self, |mut r| async move {
             if r.done {
@@ -221,10 +219,7 @@ impl Relay {
                     r.remember(&chunk);
                     Some((Ok(chunk), r))
                 }
-                Ok(None) => {
-                    r.settle();
-                    None
-                }
+                Ok(None) => None,
                 Ok(Some(Err(_))) => {
                     r.log.outcome = CallOutcome::StreamBroken;
                     r.finish("closed the connection in the middle of its answer", true)
@@ -263,14 +258,8 @@ impl Relay {
 
     /// The stream's last item after the upstream failed (`cut`: it broke
     /// rather than went quiet).
-    /// The stream ended other than by a cancellation.
-    fn settle(&mut self) {
-        self.settled = true;
-    }
-
     fn finish(mut self, why: &str, cut: bool) -> Option<(Result<Bytes, BoxError>, Self)> {
         self.done = true;
-        self.settle();
         let message = format!("the upstream MCP server at {} {why}", self.url);
         let boundary = self.at_boundary();
         match self.answers.take() {
@@ -282,14 +271,6 @@ impl Relay {
             Some(_) => Some((Err(message.into()), self)),
             None if cut => Some((Err(message.into()), self)),
             None => None,
-        }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        if !self.settled && self.log.outcome == CallOutcome::Ok {
-            self.log.outcome = CallOutcome::Cancelled;
         }
     }
 }

@@ -59,10 +59,6 @@ pub enum CallOutcome {
     StreamIdle,
     /// The upstream's answer was over the size bound.
     TooLarge,
-    /// The stream was closed before its end: by the host (which, in MCP
-    /// 2026-07-28, is how a request is cancelled) or by the companion
-    /// (the grant revoked, shutting down); the upstream request was closed too.
-    Cancelled,
 }
 
 impl CallOutcome {
@@ -77,7 +73,6 @@ impl CallOutcome {
             "stream_broken" => Self::StreamBroken,
             "stream_idle" => Self::StreamIdle,
             "too_large" => Self::TooLarge,
-            "cancelled" => Self::Cancelled,
             other => Self::Http(other.strip_prefix("http_")?.parse().ok()?),
         })
     }
@@ -95,7 +90,6 @@ impl std::fmt::Display for CallOutcome {
             Self::StreamBroken => f.write_str("stream_broken"),
             Self::StreamIdle => f.write_str("stream_idle"),
             Self::TooLarge => f.write_str("too_large"),
-            Self::Cancelled => f.write_str("cancelled"),
         }
     }
 }
@@ -387,7 +381,6 @@ mod tests {
             CallOutcome::StreamBroken,
             CallOutcome::StreamIdle,
             CallOutcome::TooLarge,
-            CallOutcome::Cancelled,
         ] {
             assert_eq!(CallOutcome::parse(&o.to_string()), Some(o));
         }
