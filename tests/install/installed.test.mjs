@@ -151,6 +151,8 @@ test('xdg-open of a spor-companion:// link goes through the package\'s desktop e
     await wd.waitVisible('#add-account-dialog', { what: 'the add-account form opened by the link' });
     assert.equal(await wd.exec('return document.querySelector("#add-server").value;'), sandbox.url, 'server from the link');
     assert.equal(await wd.exec('return document.querySelector("#add-token").value;'), '', 'never a token from a link');
+    assert.equal(await wd.exec('return document.querySelector("#add-link-warning").hidden;'), false,
+      'a fresh install uses no server yet: the link is flagged as coming from outside');
     assert.equal(await instanceRunning(), true, 'still one app: the second copy handed over and left');
     await shot('installed-link-add-account');
   });
