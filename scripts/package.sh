@@ -44,15 +44,19 @@ VERSION="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)"
 [[ -n "$VERSION" ]] || die "no version in the workspace Cargo.toml"
 
 # --- 1. the binaries ------------------------------------------------------------
-# Both from one cargo invocation, so the shared crates are built once. The
-# release binaries carry no symbols (a package ships no debug info; the
-# debug build keeps its line tables for backtraces).
-log "building spor-companion and spor-companiond ($PROFILE)"
-build=(cargo build --locked -p spor-companion-app -p spor-companion --bin spor-companion --bin spor-companiond)
+# Release: the two binaries from one cargo invocation, without symbols (a
+# package ships no debug info). Debug: the test command's own build (every
+# target of the workspace), because cargo resolves features per invocation
+# and a narrower one would compile shared crates a second time; after that
+# build this one has nothing to do, and the package holds the very binaries
+# the tests ran.
 if [[ $PROFILE == release ]]; then
-  CARGO_PROFILE_RELEASE_STRIP=symbols "${build[@]}" --release
+  log "building spor-companion and spor-companiond (release)"
+  CARGO_PROFILE_RELEASE_STRIP=symbols cargo build --locked --release \
+    -p spor-companion-app -p spor-companion --bin spor-companion --bin spor-companiond
 else
-  "${build[@]}"
+  log "building the workspace (debug, as scripts/test.sh does)"
+  cargo build --locked --workspace --all-targets
 fi
 
 # --- 2. the bundler's view of the project -----------------------------------------
