@@ -3,14 +3,16 @@
 // unlocked gnome-keyring, a throw-away HOME). The app is the one apt put in
 // /usr/bin, launched by tauri-driver so its window can be read:
 //   1. it serves its OAuth metadata on its port and shows its window;
-//   2. `xdg-open spor-companion://add-account?server=…`, resolved through
+//   2. "Download extension" saves a Claude Desktop extension whose bridge is
+//      the installed app;
+//   3. `xdg-open spor-companion://add-account?server=…`, resolved through
 //      the package's desktop entry, reaches the running app, which opens the
-//      add-account form with that server (and never a token from the link);
-//   3. the pasted token lands in the keychain;
-//   4. "Download extension" in the window and `spor-companiond connect
-//      claude-desktop --mcpb` write Claude Desktop extensions whose bridge
-//      is the installed program;
-//   5. `apt-get remove` takes the programs and the desktop entry away and
+//      add-account form with that server, flagged as unknown (and never a
+//      token from the link);
+//   4. the pasted token lands in the keychain;
+//   5. the installed `spor-companiond connect claude-desktop --mcpb` writes
+//      an extension whose bridge is itself;
+//   6. `apt-get remove` takes the programs and the desktop entry away and
 //      leaves the person's data folder and keychain entries alone.
 // Screenshots: tests/e2e/artifacts/install/.
 import { after, before, test } from 'node:test';
