@@ -10,6 +10,7 @@
 // one in tests/install/run.sh).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,7 +83,8 @@ test('the .mcpb validates with the official mcpb CLI, and the command it declare
     const ext = await readExtension(file, work);
     await checkExtension(ext, { secrets: { pat } });
     const cfg = ext.manifest.server.mcp_config;
-    assert.equal(cfg.command, COMPANIOND, 'the bridge is the binary that wrote it');
+    // The program names itself as the OS resolves it.
+    assert.equal(cfg.command, realpathSync(COMPANIOND), 'the bridge is the binary that wrote it');
     assert.deepEqual(cfg.args, ['bridge', `http://${listen}/mcp`], 'the port the companion is set to use');
 
     // Claude Desktop runs `command args` with nothing to substitute here.
