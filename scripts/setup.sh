@@ -5,10 +5,13 @@
 #   scripts/setup.sh              build dependencies (core and desktop app)
 #   scripts/setup.sh --headless   only what the headless daemon needs (no GTK/WebKit)
 #   scripts/setup.sh --bench      also nginx, the benchmark's reference proxy
+#   scripts/setup.sh --package    also what scripts/package.sh needs (the pinned Tauri CLI
+#                                 in .tools/, lintian, rpm, dpkg-dev, desktop-file-utils)
 #   scripts/setup.sh --test       also what scripts/test.sh needs (browser, keychain, Xvfb,
 #                                 WebKitWebDriver + tauri-driver, cargo-fuzz, e2e npm deps,
 #                                 the e2e Python venv with the MCP Python SDK, Node 22 and
-#                                 the conformance suite's npm deps)
+#                                 the conformance suite's npm deps, the pinned mcpb CLI,
+#                                 and everything --package installs)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,12 +20,14 @@ cd "$ROOT"
 WANT_TEST=0
 WANT_DESKTOP=1
 WANT_BENCH=0
+WANT_PACKAGE=0
 for arg in "$@"; do
   case "$arg" in
-    --test) WANT_TEST=1 ;;
+    --test) WANT_TEST=1; WANT_PACKAGE=1 ;;
+    --package) WANT_PACKAGE=1 ;;
     --headless) WANT_DESKTOP=0 ;;
     --bench) WANT_BENCH=1 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -42,6 +47,10 @@ TEST_PKGS=(chromium dbus dbus-x11 gnome-keyring libsecret-tools python3 python3-
 # Needed by the desktop-app e2e test: a virtual X server, and WebKitWebDriver
 # (which tauri-driver fronts).
 DESKTOP_TEST_PKGS=(xvfb xauth webkit2gtk-driver)
+# Needed by scripts/package.sh and the install test: lintian for the .deb,
+# rpm to read the .rpm, dpkg-shlibdeps (dpkg-dev) for the .deb's library
+# dependencies, desktop-file-validate and update-desktop-database.
+PACKAGE_PKGS=(lintian rpm dpkg-dev desktop-file-utils xdg-utils)
 
 want=("${BASE_PKGS[@]}")
 if [[ $WANT_DESKTOP -eq 1 || $WANT_TEST -eq 1 ]]; then
@@ -49,6 +58,9 @@ if [[ $WANT_DESKTOP -eq 1 || $WANT_TEST -eq 1 ]]; then
 fi
 if [[ $WANT_TEST -eq 1 ]]; then
   want+=("${TEST_PKGS[@]}" "${DESKTOP_TEST_PKGS[@]}")
+fi
+if [[ $WANT_PACKAGE -eq 1 ]]; then
+  want+=("${DESKTOP_PKGS[@]}" "${PACKAGE_PKGS[@]}")
 fi
 if [[ $WANT_BENCH -eq 1 ]]; then
   want+=(nginx)
@@ -112,6 +124,31 @@ if [[ $WANT_TEST -eq 1 ]]; then
   install_tool cargo-fuzz 0.13.2 --version
 fi
 
+# --- The Tauri CLI (the bundler), pinned, into .tools/tauri-cli ---------------
+# npm's @tauri-apps/cli ships the CLI prebuilt (its platform package holds
+# the native binary), so nothing is compiled; the exact version is pinned
+# here and checked after installing.
+TAURI_CLI_VERSION=2.12.6
+if [[ $WANT_PACKAGE -eq 1 ]]; then
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "setup.sh: ERROR: node/npm not found on PATH (the Tauri CLI that builds the packages needs Node.js 20+ and npm)." >&2
+    exit 1
+  fi
+  TAURI_DIR="$ROOT/.tools/tauri-cli"
+  TAURI_BIN="$TAURI_DIR/node_modules/.bin/tauri"
+  if [[ -x "$TAURI_BIN" && "$("$TAURI_BIN" --version 2>/dev/null)" == "tauri-cli $TAURI_CLI_VERSION" ]]; then
+    log "tauri-cli $TAURI_CLI_VERSION present"
+  else
+    log "npm install @tauri-apps/cli@$TAURI_CLI_VERSION into .tools/tauri-cli"
+    rm -rf "$TAURI_DIR"
+    mkdir -p "$TAURI_DIR"
+    printf '{"private": true}\n' >"$TAURI_DIR/package.json"
+    (cd "$TAURI_DIR" && npm install --no-audit --no-fund --loglevel=error --save-exact "@tauri-apps/cli@$TAURI_CLI_VERSION" </dev/null)
+    got="$("$TAURI_BIN" --version)"
+    [[ "$got" == "tauri-cli $TAURI_CLI_VERSION" ]] || { echo "setup.sh: ERROR: installed $got, want tauri-cli $TAURI_CLI_VERSION" >&2; exit 1; }
+  fi
+fi
+
 # --- Node e2e dependencies ---------------------------------------------------
 if [[ $WANT_TEST -eq 1 ]]; then
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -129,6 +166,18 @@ if [[ $WANT_TEST -eq 1 ]]; then
     log "npm ci in tests/e2e"
     (cd "$E2E" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
     printf '%s' "$lock_sum" >"$STAMP"
+  fi
+  # The official MCP Bundle CLI (mcpb validate/info/unpack), pinned in
+  # tests/install/package.json, for the Claude Desktop extension's test.
+  INSTALL_T="$ROOT/tests/install"
+  ISTAMP="$INSTALL_T/node_modules/.spor-setup-stamp"
+  ilock_sum="$(sha256sum "$INSTALL_T/package-lock.json" | cut -d' ' -f1) node=$(node --version)"
+  if [[ -d "$INSTALL_T/node_modules" && -f "$ISTAMP" && "$(cat "$ISTAMP")" == "$ilock_sum" ]]; then
+    log "tests/install node_modules up to date"
+  else
+    log "npm ci in tests/install"
+    (cd "$INSTALL_T" && npm ci --no-audit --no-fund --loglevel=error </dev/null)
+    printf '%s' "$ilock_sum" >"$ISTAMP"
   fi
 
   # Node 22 for the MCP conformance suite (it needs 22; the machine's node may

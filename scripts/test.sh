@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command: set-up, format, lints, build, unit/integration tests,
 # the benchmark's smoke run, crash safety, the soak smoke, the fuzz smoke,
-# the real-keychain test, the end-to-end tests and the MCP conformance suite. Fails on the first
-# failing step. Used by CI (.ci/run) on a fresh clone, with no stdin.
+# the real-keychain test, the end-to-end tests, the MCP conformance suite, and the
+# packages with their install test. Fails on the first failing step. Used by CI
+# (.ci/run) on a fresh clone, with no stdin.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,6 +15,8 @@ KEYCHAIN_TIMEOUT="${SPOR_KEYCHAIN_TIMEOUT:-300}"
 E2E_TIMEOUT="${SPOR_E2E_TIMEOUT:-900}"
 CONFORMANCE_TIMEOUT="${SPOR_CONFORMANCE_TIMEOUT:-300}"
 DESKTOP_TIMEOUT="${SPOR_DESKTOP_TIMEOUT:-600}"
+PACKAGE_TIMEOUT="${SPOR_PACKAGE_TIMEOUT:-600}"
+INSTALL_TIMEOUT="${SPOR_INSTALL_TIMEOUT:-600}"
 
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -112,4 +115,14 @@ done_step
 section "desktop e2e (the app under Xvfb, tauri-driver + WebKitWebDriver, real keychain)"
 SPOR_APP="$ROOT/target/debug/spor-companion" \
   timeout --kill-after=15 "$DESKTOP_TIMEOUT" bash tests/e2e/desktop/run.sh
+done_step
+
+section "packages (.deb and .rpm of the debug build, lintian)"
+# The release script's own steps on the debug build (already built above:
+# its cargo build has nothing to do).
+timeout --kill-after=15 "$PACKAGE_TIMEOUT" bash scripts/package.sh --debug
+done_step
+
+section "install test (apt-get install, the installed app under Xvfb, a link through xdg-open, apt-get remove)"
+timeout --kill-after=15 "$INSTALL_TIMEOUT" bash tests/install/run.sh
 done_step

@@ -1,5 +1,6 @@
 // "Connect an assistant": one row per host with Add / Remove buttons (Claude
-// Code: "Add with claude" and the command to copy). The one list lives in
+// Code: "Add with claude" and the command to copy; Claude Desktop also
+// "Download extension", an .mcpb file it installs). The one list lives in
 // the empty Connected-assistants state, or in the Connect dialog once
 // assistants exist.
 
@@ -100,6 +101,13 @@ function row(v) {
   if (v.state === 'not-connected') actions.appendChild(action('write', ADD_LABEL[id] || `Add to ${v.name}`, 'primary'));
   if (v.state === 'outdated') actions.appendChild(action('write', 'Update', 'primary'));
   if (v.state === 'connected' || v.state === 'outdated') actions.appendChild(action('remove', 'Remove', 'ghost danger-text'));
+  // Claude Desktop also installs Spor Companion as an extension file.
+  if (id === 'claude-desktop') {
+    actions.appendChild(h('button', {
+      type: 'button', class: 'secondary small', 'data-action': 'extension',
+      onClick: (ev) => saveExtension(v, ev.currentTarget),
+    }, 'Download extension'));
+  }
 
   const note = v.message ? h('p', { class: `connect-note${v.state === 'error' ? ' error-text' : ''}`, text: v.message }) : null;
   const result = results.get(id);
@@ -132,6 +140,20 @@ async function run(v, action, button) {
   }
   render();
   const again = document.querySelector(`#connect-${v.host} [data-action]`);
+  if (again) again.focus();
+}
+
+/** Saves the Claude Desktop extension (.mcpb) and says where it went. */
+async function saveExtension(v, button) {
+  try {
+    const saved = await busy(button, 'Saving…', () => invoke('save_extension'));
+    results.set(v.host, { ok: true, text: saved.message });
+    toast(saved.message, { kind: 'success' });
+  } catch (err) {
+    results.set(v.host, { ok: false, text: errorText(err, 'Could not save the extension.') });
+  }
+  render();
+  const again = document.querySelector(`#connect-${v.host} [data-action="extension"]`);
   if (again) again.focus();
 }
 

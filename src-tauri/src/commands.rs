@@ -4,7 +4,7 @@
 use spor_companion::connect::Host;
 use spor_companion::desktop::{
     self, AccountAdded, ActivityView, ConnectAction, ConnectedView, Connector, ConsentView,
-    DesktopError, HostView, Overview, Reachability, RemovedView, ServerStatus,
+    DesktopError, ExtensionSaved, HostView, Overview, Reachability, RemovedView, ServerStatus,
 };
 use spor_companion::sensitive::Sensitive;
 use tauri::{AppHandle, State};
@@ -150,6 +150,13 @@ pub async fn connect_host(
 ) -> Result<ConnectedView> {
     let status = core(&boot)?.server.status().await;
     desktop::connect_host(&connector()?, &status, host, action).await
+}
+
+/// Save the Claude Desktop extension (.mcpb) in the Downloads folder.
+#[tauri::command]
+pub async fn save_extension(boot: State<'_, Boot>) -> Result<ExtensionSaved> {
+    let status = core(&boot)?.server.status().await;
+    desktop::save_extension(&connector()?, &status).await
 }
 
 /// Put text on the clipboard.

@@ -77,6 +77,7 @@ fn main() {
             commands::use_port,
             commands::connect_hosts,
             commands::connect_host,
+            commands::save_extension,
             commands::copy_text,
             commands::get_autostart,
             commands::set_autostart,

@@ -4,7 +4,8 @@
 # unlocked gnome-keyring and a throw-away HOME (so the user's own keyrings,
 # autostart entries and MIME registrations are never touched).
 #
-#   tests/e2e/desktop/run.sh
+#   tests/e2e/desktop/run.sh [TEST_FILE...]   (default: the *.test.mjs here;
+#                                             tests/install/run.sh runs its own)
 #
 # Binaries: $SPOR_APP (default target/debug/spor-companion), $SPOR_SANDBOX,
 # $TAURI_DRIVER (default .tools/bin/tauri-driver; scripts/setup.sh --test
@@ -45,10 +46,11 @@ if [[ "${SPOR_DESKTOP_INNER:-}" != "1" ]]; then
   XDG_DATA_HOME="$WORK/home/.local/share" \
   XDG_CONFIG_HOME="$WORK/home/.config" \
   XDG_RUNTIME_DIR="$WORK/run" \
-    dbus-run-session -- sh -c 'printf %s pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; exec bash "$0"' \
-    "${BASH_SOURCE[0]}" </dev/null || rc=$?
+    dbus-run-session -- sh -c 'printf %s pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null; exec bash "$0" "$@"' \
+    "${BASH_SOURCE[0]}" "$@" </dev/null || rc=$?
   exit "$rc"
 fi
 
 cd "$ROOT/tests/e2e"
-exec node --test --test-concurrency=1 "$HERE"/*.test.mjs
+if [[ $# -gt 0 ]]; then tests=("$@"); else tests=("$HERE"/*.test.mjs); fi
+exec node --test --test-concurrency=1 "${tests[@]}"

@@ -62,6 +62,14 @@ pub enum ConnectError {
     /// The bridge path cannot be written into JSON faithfully.
     #[error("the path of this program is not valid Unicode: {}", .0.display())]
     ProgramPath(PathBuf),
+    /// An extension file must be called `*.mcpb`.
+    #[error("{} does not end in .mcpb, the name Claude Desktop opens extensions by; nothing was written", .0.display())]
+    NotMcpb(PathBuf),
+    /// Only Claude Desktop, through our bridge, has an extension.
+    #[error(
+        "only Claude Desktop installs extensions (.mcpb), and they always run the built-in bridge"
+    )]
+    NoExtension,
     /// `claude` is not installed (or not on PATH).
     #[error(
         "Claude Code's `claude` command was not found on PATH. Run this yourself:\n  {command}"
@@ -134,7 +142,10 @@ impl ConnectError {
             | Self::NotUtf8(_)
             | Self::SymlinkLoop(_) => "invalid_config",
             Self::Read { .. } | Self::Write { .. } => "io",
-            Self::NoHome | Self::NoConfigFile | Self::ProgramPath(_) => "unsupported",
+            Self::NoHome | Self::NoConfigFile | Self::ProgramPath(_) | Self::NoExtension => {
+                "unsupported"
+            }
+            Self::NotMcpb(_) => "invalid_path",
             Self::ClaudeNotFound { .. } => "claude_not_found",
             Self::ClaudeStart { .. } | Self::ClaudeFailed { .. } | Self::ClaudeTimeout { .. } => {
                 "claude_failed"

@@ -103,14 +103,39 @@ pub fn replace(
     };
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let temp = dir.join(format!(".{name}.spor-{:016x}.tmp", rand::random::<u64>()));
-    let written =
-        write_new(&temp, text, permissions.as_ref()).and_then(|()| fs::rename(&temp, path));
+    let written = write_new(&temp, text.as_bytes(), permissions.as_ref())
+        .and_then(|()| fs::rename(&temp, path));
     if let Err(e) = written {
         let _ = fs::remove_file(&temp);
         return Err(ConnectError::write(path, e));
     }
     sync_dir(&dir);
     Ok(backup)
+}
+
+/// Writes `bytes` to `path` as a whole new file, or atomically in place of
+/// the file there (a folder is refused). No backup: for files that are
+/// entirely ours, such as a saved extension.
+pub fn create_or_replace(path: &Path, bytes: &[u8]) -> Result<(), ConnectError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => return Err(ConnectError::NotAFile(path.to_path_buf())),
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(ConnectError::write(path, e)),
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = dir.join(format!(".{name}.spor-{:016x}.tmp", rand::random::<u64>()));
+    let written = write_new(&temp, bytes, None).and_then(|()| fs::rename(&temp, path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(ConnectError::write(path, e));
+    }
+    sync_dir(&dir);
+    Ok(())
 }
 
 /// Copies the original aside once; a backup that exists is never touched,
@@ -121,17 +146,17 @@ fn make_backup(
     permissions: Option<&fs::Permissions>,
 ) -> Result<Option<PathBuf>, ConnectError> {
     let backup = backup_path(path);
-    match write_new(&backup, original, permissions) {
+    match write_new(&backup, original.as_bytes(), permissions) {
         Ok(()) => Ok(Some(backup)),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(None),
         Err(e) => Err(ConnectError::write(&backup, e)),
     }
 }
 
-/// Creates `path` (which must not exist) with `text`, flushed to disk.
+/// Creates `path` (which must not exist) with `bytes`, flushed to disk.
 fn write_new(
     path: &Path,
-    text: &str,
+    bytes: &[u8],
     permissions: Option<&fs::Permissions>,
 ) -> std::io::Result<()> {
     let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
@@ -139,7 +164,7 @@ fn write_new(
         if let Some(p) = permissions {
             f.set_permissions(p.clone())?;
         }
-        f.write_all(text.as_bytes())?;
+        f.write_all(bytes)?;
         f.sync_all()
     })();
     if result.is_err() {

@@ -3,11 +3,13 @@
 //! place (format-preserving, atomic, one-time backup, idempotent, exactly
 //! undoable), Claude Code through its own `claude mcp` command. The entry is
 //! always named `spor`. The CLI's `connect` and the app's buttons both call
-//! [`write`], [`remove`] and [`state`].
+//! [`write`], [`remove`] and [`state`]. Claude Desktop also takes an
+//! extension file ([`mcpb`], written by [`write_extension`]).
 
 pub mod claude_code;
 mod error;
 mod file;
+pub mod mcpb;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -207,6 +209,19 @@ impl Plan {
             .map(|entry| jsonc::member_text(ENTRY_NAME, &entry)))
     }
 
+    /// The Claude Desktop extension that runs this plan's bridge.
+    pub fn extension(&self) -> Result<mcpb::Extension, ConnectError> {
+        if self.host != Host::ClaudeDesktop || self.via != Via::Bridge {
+            return Err(ConnectError::NoExtension);
+        }
+        Ok(mcpb::Extension {
+            program: self.bridge.program.clone(),
+            url: self.url.clone(),
+            args: self.bridge.args.clone(),
+            platform: mcpb::Platform::current(),
+        })
+    }
+
     /// The member holding the servers in this host's file (`mcpServers`).
     pub fn container(&self) -> Option<&'static str> {
         self.host.file_format().map(|(_, c)| c)
@@ -394,6 +409,14 @@ fn claude_or_explain(
     command: String,
 ) -> Result<&ClaudeCli, ConnectError> {
     claude.ok_or(ConnectError::ClaudeNotFound { command })
+}
+
+/// Writes the Claude Desktop extension of `plan` to `path` (replacing a
+/// file there). Changes no host configuration.
+pub async fn write_extension(plan: &Plan, path: &std::path::Path) -> Result<(), ConnectError> {
+    let extension = plan.extension()?;
+    let path = path.to_path_buf();
+    blocking(move || mcpb::write(&extension, &path)).await
 }
 
 /// Connects the host: edits its file, or runs `claude mcp add` (after

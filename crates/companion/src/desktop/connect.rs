@@ -17,8 +17,9 @@ pub fn claude_command(mcp_url: &str) -> String {
 }
 
 /// What the app needs to connect assistants: this user's config folders,
-/// Claude Code's `claude` (if installed) and the app's own binary, which
-/// Claude Desktop runs as the bridge (`<app> bridge URL`).
+/// Claude Code's `claude` (if installed), the app's own binary, which
+/// Claude Desktop runs as the bridge (`<app> bridge URL`), and the folder
+/// the Claude Desktop extension is saved in.
 #[derive(Debug, Clone)]
 pub struct Connector {
     /// Where the hosts' config files are (`None`: no home folder).
@@ -27,15 +28,24 @@ pub struct Connector {
     pub claude: Option<ClaudeCli>,
     /// The program Claude Desktop starts.
     pub bridge: PathBuf,
+    /// Where "Download extension" saves (`None`: no home folder).
+    pub downloads: Option<PathBuf>,
 }
 
 impl Connector {
-    /// From the environment (HOME, the config folder, PATH).
+    /// From the environment (HOME, the config folder, PATH, the user's
+    /// Downloads folder, else `~/Downloads`).
     pub fn from_env(bridge: PathBuf) -> Self {
+        let downloads = directories::UserDirs::new().map(|u| {
+            u.download_dir()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| u.home_dir().join("Downloads"))
+        });
         Self {
             places: Places::from_env(),
             claude: ClaudeCli::find(std::env::var_os("PATH").as_deref()),
             bridge,
+            downloads,
         }
     }
 
@@ -211,5 +221,42 @@ pub async fn connect_host(
         view: host_view(connector, host, server).await,
         message: sentence(&outcome.to_string()),
         change: outcome.change,
+    })
+}
+
+/// Where "Download extension" saved the Claude Desktop extension.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExtensionSaved {
+    /// The `.mcpb` file.
+    pub file: String,
+    /// What to do with it, for the person.
+    pub message: String,
+}
+
+/// Saves the Claude Desktop extension (`spor-companion.mcpb`, running this
+/// app as the bridge to this server) in the Downloads folder, replacing an
+/// earlier one. The app has no save dialog, so the message says where it is.
+pub async fn save_extension(
+    connector: &Connector,
+    server: &ServerStatus,
+) -> Result<ExtensionSaved, DesktopError> {
+    let folder = connector.downloads.clone().ok_or(ConnectError::NoHome)?;
+    let plan = connector.plan(Host::ClaudeDesktop, server);
+    let file = folder.join(crate::connect::mcpb::FILE_NAME);
+    let dir = folder.clone();
+    let made = tokio::task::spawn_blocking(move || std::fs::create_dir_all(&dir))
+        .await
+        .map_err(|e| ConnectError::Internal(e.to_string()))?;
+    made.map_err(|error| ConnectError::Write {
+        path: folder,
+        error,
+    })?;
+    connect::write_extension(&plan, &file).await?;
+    tracing::info!(file = %file.display(), "Claude Desktop extension saved");
+    let shown = file.display().to_string();
+    Ok(ExtensionSaved {
+        message: format!("Saved {shown}. Open it with Claude Desktop to install Spor Companion."),
+        file: shown,
     })
 }

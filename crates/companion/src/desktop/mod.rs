@@ -21,8 +21,8 @@ pub use accounts::{
 };
 pub use assistants::{activity, disconnect, ActivityView, AssistantView};
 pub use connect::{
-    claude_command, connect_host, connect_hosts, ConnectAction, ConnectedView, Connector,
-    HostState, HostView,
+    claude_command, connect_host, connect_hosts, save_extension, ConnectAction, ConnectedView,
+    Connector, ExtensionSaved, HostState, HostView,
 };
 pub use consent::{approve, consent_view, deny, ConsentView, OptionView, PendingView};
 pub use error::DesktopError;

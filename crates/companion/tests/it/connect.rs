@@ -1,7 +1,8 @@
 //! `connect`: the config writers against fixture files (byte-exact results,
 //! the one-time backup, idempotence, exact undo, malformed files left alone),
 //! file safety (symlinks, permissions), Claude Code through a fake `claude`,
-//! and the real `spor-companiond connect` binary with a throw-away HOME.
+//! the Claude Desktop extension (.mcpb), and the real `spor-companiond
+//! connect` binary with a throw-away HOME.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -1012,6 +1013,7 @@ mod app {
             places: Some(places(dir)),
             claude,
             bridge: "/opt/spor/bin/spor-companion".into(),
+            downloads: Some(dir.join("home").join("Downloads")),
         }
     }
 
@@ -1095,5 +1097,305 @@ mod app {
             "{}",
             err.message
         );
+    }
+}
+
+// ---------------------------------------------------------------- the Claude Desktop extension
+
+mod extension {
+    use super::*;
+    use spor_companion::connect::mcpb::{self, Platform};
+    use spor_companion::desktop::{self, Connector, ServerState, ServerStatus};
+
+    /// The entries of a zip, by name, in order.
+    fn entries(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
+        (0..zip.len())
+            .map(|i| {
+                let mut f = zip.by_index(i).expect("an entry");
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut f, &mut data).expect("readable");
+                (f.name().expect("a UTF-8 name").to_string(), data)
+            })
+            .collect()
+    }
+
+    fn manifest(bytes: &[u8]) -> serde_json::Value {
+        let all = entries(bytes);
+        let (_, m) = all
+            .iter()
+            .find(|(n, _)| n == "manifest.json")
+            .expect("a manifest");
+        serde_json::from_slice(m).expect("JSON")
+    }
+
+    fn file_names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn the_extension_is_a_manifest_and_an_icon_running_the_bridge_the_same_bytes_every_time() {
+        let mut p = plan(Host::ClaudeDesktop, URL);
+        p.bridge.args = vec!["--secret-store".into(), "file".into()];
+        let ext = p.extension().unwrap();
+        let bytes = ext.to_bytes().unwrap();
+        assert_eq!(bytes, ext.to_bytes().unwrap(), "deterministic");
+        let all = entries(&bytes);
+        let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["manifest.json", "icon.png"]);
+        assert!(
+            all[1].1.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "icon.png is a PNG"
+        );
+
+        let m = manifest(&bytes);
+        assert_eq!(m["manifest_version"], "0.2");
+        assert_eq!(m["name"], "spor-companion");
+        assert_eq!(m["display_name"], "Spor Companion");
+        assert_eq!(m["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(m["icon"], "icon.png");
+        assert_eq!(m["author"]["name"], "Spor");
+        assert_eq!(
+            m["compatibility"],
+            serde_json::json!({"claude_desktop": ">=1.0.0", "platforms": ["darwin", "win32", "linux"]})
+        );
+        let server = &m["server"];
+        assert_eq!(server["type"], "binary");
+        assert_eq!(server["entry_point"], PROGRAM);
+        let cfg = &server["mcp_config"];
+        assert_eq!(cfg["command"], PROGRAM);
+        assert_eq!(
+            cfg["args"],
+            serde_json::json!(["bridge", URL, "--secret-store", "file"])
+        );
+        // The other platforms run the app where it installs, without this
+        // machine's arguments; this platform runs the given program.
+        let here = Platform::current();
+        for platform in Platform::ALL {
+            let o = &cfg["platform_overrides"][platform.id()];
+            if Some(platform) == here {
+                assert!(o.is_null(), "no override for this platform: {o}");
+            } else {
+                assert_eq!(
+                    *o,
+                    serde_json::json!({"command": platform.installed_bridge(), "args": ["bridge", URL]})
+                );
+            }
+        }
+        assert_eq!(
+            Platform::Darwin.installed_bridge(),
+            "/Applications/Spor Companion.app/Contents/MacOS/spor-companion"
+        );
+        assert_eq!(
+            Platform::Win32.installed_bridge(),
+            "${HOME}\\AppData\\Local\\Spor Companion\\spor-companion.exe"
+        );
+        assert_eq!(
+            Platform::Linux.installed_bridge(),
+            "/usr/bin/spor-companiond"
+        );
+    }
+
+    #[test]
+    fn only_claude_desktop_through_the_bridge_has_an_extension() {
+        for host in [Host::ClaudeCode, Host::VsCode, Host::Cursor] {
+            let e = plan(host, URL).extension().unwrap_err();
+            assert!(matches!(e, ConnectError::NoExtension), "{host:?}: {e}");
+            assert_eq!(e.code(), "unsupported");
+        }
+        let mut p = plan(Host::ClaudeDesktop, URL);
+        p.via = Via::McpRemote;
+        assert!(matches!(
+            p.extension().unwrap_err(),
+            ConnectError::NoExtension
+        ));
+    }
+
+    #[test]
+    fn cli_mcpb_writes_the_extension_with_this_binary_and_the_configured_port_and_touches_no_config(
+    ) {
+        let home = TempDir::new().unwrap();
+        let file = home.path().join("spor.mcpb");
+        let o = companiond(
+            home.path(),
+            SYS_PATH,
+            &[
+                "connect",
+                "claude-desktop",
+                "--mcpb",
+                file.to_str().unwrap(),
+            ],
+            &[("SPOR_COMPANION_PORT", "7801")],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stdout(&o).starts_with(&format!(
+                "wrote the Claude Desktop extension to {}",
+                file.display()
+            )),
+            "{}",
+            stdout(&o)
+        );
+        let m = manifest(&fs::read(&file).unwrap());
+        assert_eq!(m["server"]["mcp_config"]["command"], BIN);
+        assert_eq!(
+            m["server"]["mcp_config"]["args"],
+            serde_json::json!(["bridge", "http://127.0.0.1:7801/mcp"])
+        );
+        assert_eq!(
+            file_names(home.path()),
+            ["spor.mcpb"],
+            "no config, no temp file"
+        );
+
+        // Again: the file is replaced, with the new port.
+        let o = companiond(
+            home.path(),
+            SYS_PATH,
+            &[
+                "connect",
+                "claude-desktop",
+                "--mcpb",
+                file.to_str().unwrap(),
+            ],
+            &[("SPOR_COMPANION_PORT", "7802")],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let m = manifest(&fs::read(&file).unwrap());
+        assert_eq!(
+            m["server"]["mcp_config"]["args"][1],
+            "http://127.0.0.1:7802/mcp"
+        );
+        assert_eq!(file_names(home.path()), ["spor.mcpb"]);
+    }
+
+    #[test]
+    fn cli_mcpb_refuses_other_hosts_other_names_folders_and_other_actions_and_writes_nothing() {
+        let home = TempDir::new().unwrap();
+        let dir = home.path().join("out");
+        fs::create_dir_all(dir.join("taken.mcpb")).unwrap();
+        let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+        let cases: [(Vec<String>, &str); 6] = [
+            (
+                vec!["vscode".into(), "--mcpb".into(), path("a.mcpb")],
+                "error: --mcpb applies only to claude-desktop: vscode has no extensions; use --write\n",
+            ),
+            (
+                vec!["claude-desktop".into(), "--mcpb".into(), path("a.zip")],
+                &format!(
+                    "error: {} does not end in .mcpb, the name Claude Desktop opens extensions by; nothing was written\n",
+                    path("a.zip")
+                ),
+            ),
+            (
+                vec!["claude-desktop".into(), "--mcpb".into(), path("taken.mcpb")],
+                &format!(
+                    "error: {} is not a regular file; nothing was changed\n",
+                    path("taken.mcpb")
+                ),
+            ),
+            (
+                vec![
+                    "claude-desktop".into(),
+                    "--mcpb".into(),
+                    path("missing/a.mcpb"),
+                ],
+                "error: cannot write ",
+            ),
+            (
+                vec![
+                    "claude-desktop".into(),
+                    "--via".into(),
+                    "mcp-remote".into(),
+                    "--mcpb".into(),
+                    path("a.mcpb"),
+                ],
+                "error: --mcpb writes an extension that runs the built-in bridge; --via and --config do not apply to it\n",
+            ),
+            (
+                vec![
+                    "claude-desktop".into(),
+                    "--write".into(),
+                    "--mcpb".into(),
+                    path("a.mcpb"),
+                ],
+                "error: the argument '--write' cannot be used with '--mcpb <FILE>'",
+            ),
+        ];
+        for (args, want) in cases {
+            let mut all = vec!["connect"];
+            all.extend(args.iter().map(String::as_str));
+            let o = companiond(home.path(), SYS_PATH, &all, &[]);
+            assert!(!o.status.success(), "{args:?} must fail");
+            assert!(
+                stderr(&o).starts_with(want),
+                "{args:?}: {}\nwant: {want}",
+                stderr(&o)
+            );
+            assert_eq!(file_names(&dir), ["taken.mcpb"], "{args:?} wrote nothing");
+            assert!(
+                !home.path().join(".config/Claude").exists(),
+                "{args:?} touched no config"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn download_extension_saves_in_downloads_runs_the_app_as_the_bridge_and_says_where() {
+        let dir = TempDir::new().unwrap();
+        let downloads = dir.path().join("home").join("Downloads");
+        let c = Connector {
+            places: Some(places(dir.path())),
+            claude: None,
+            bridge: "/opt/spor/bin/spor-companion".into(),
+            downloads: Some(downloads.clone()),
+        };
+        let server = ServerStatus {
+            state: ServerState::Running,
+            port: 7803,
+            mcp_url: Some("http://127.0.0.1:7803/mcp".into()),
+            message: None,
+        };
+        let saved = desktop::save_extension(&c, &server).await.unwrap();
+        let file = downloads.join(mcpb::FILE_NAME);
+        assert_eq!(saved.file, file.display().to_string());
+        assert_eq!(
+            saved.message,
+            format!(
+                "Saved {}. Open it with Claude Desktop to install Spor Companion.",
+                file.display()
+            )
+        );
+        let m = manifest(&fs::read(&file).unwrap());
+        assert_eq!(
+            m["server"]["mcp_config"]["command"],
+            "/opt/spor/bin/spor-companion"
+        );
+        assert_eq!(
+            m["server"]["mcp_config"]["args"],
+            serde_json::json!(["bridge", "http://127.0.0.1:7803/mcp"])
+        );
+        assert_eq!(file_names(&downloads), [mcpb::FILE_NAME]);
+        assert!(
+            !config_path(Host::ClaudeDesktop, dir.path()).exists(),
+            "the config file is left alone"
+        );
+
+        // No home folder: a clear refusal, nothing written anywhere.
+        let none = Connector {
+            downloads: None,
+            ..c
+        };
+        let e = desktop::save_extension(&none, &server).await.unwrap_err();
+        assert_eq!(e.code, "unsupported");
+        assert_eq!(file_names(&downloads), [mcpb::FILE_NAME]);
     }
 }

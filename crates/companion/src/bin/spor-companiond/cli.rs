@@ -79,7 +79,7 @@ pub struct ServeArgs {
 
 /// `connect` options.
 #[derive(Debug, ClapArgs)]
-#[command(group = clap::ArgGroup::new("action").args(["print", "write", "remove"]))]
+#[command(group = clap::ArgGroup::new("action").args(["print", "write", "remove", "mcpb"]))]
 pub struct ConnectArgs {
     /// The assistant.
     #[arg(value_enum)]
@@ -93,6 +93,10 @@ pub struct ConnectArgs {
     /// Remove the `spor` entry.
     #[arg(long)]
     pub remove: bool,
+    /// Claude Desktop: write its extension (an `.mcpb` file to open in
+    /// Claude Desktop) instead of editing its config file.
+    #[arg(long, value_name = "FILE")]
+    pub mcpb: Option<PathBuf>,
     /// Claude Desktop: run our built-in bridge, or `npx mcp-remote` (needs Node.js).
     #[arg(long, value_enum, default_value = "bridge")]
     pub via: spor_companion::connect::Via,

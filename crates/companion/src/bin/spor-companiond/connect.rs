@@ -22,6 +22,15 @@ pub async fn run(
     if cmd.host == Host::ClaudeCode && cmd.config.is_some() {
         bail!("--config does not apply to claude-code: Claude Code keeps its own settings (see `claude mcp`)");
     }
+    if cmd.mcpb.is_some() && cmd.host != Host::ClaudeDesktop {
+        bail!(
+            "--mcpb applies only to claude-desktop: {} has no extensions; use --write",
+            cmd.host.id()
+        );
+    }
+    if cmd.mcpb.is_some() && (cmd.via != Via::Bridge || cmd.config.is_some()) {
+        bail!("--mcpb writes an extension that runs the built-in bridge; --via and --config do not apply to it");
+    }
     if cmd.host != Host::ClaudeDesktop && cmd.via != Via::Bridge {
         bail!(
             "--via applies only to claude-desktop; {} connects to the URL directly",
@@ -50,6 +59,14 @@ pub async fn run(
         bridge: Bridge { program, args },
         config: cmd.config,
     };
+    if let Some(file) = &cmd.mcpb {
+        connect::write_extension(&plan, file).await?;
+        println!(
+            "wrote the Claude Desktop extension to {}: open it with Claude Desktop (or Settings → Extensions) to install it",
+            file.display()
+        );
+        return Ok(());
+    }
     let places = match Places::from_env() {
         Some(p) => p,
         None if plan.config.is_some() || plan.host == Host::ClaudeCode => Places {
