@@ -4,6 +4,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -38,6 +39,22 @@ enum Command {
         /// token revoked while serving stays accepted until restart.
         #[arg(long)]
         remember_tokens: bool,
+        /// Sleep like a hosted graph: start asleep, and answer the first
+        /// request after an idle spell (and any arriving while it wakes)
+        /// only after this many milliseconds. `POST /_sandbox/sleep` sends
+        /// it back to sleep at once; `GET /_sandbox/requests` counts what
+        /// was asked.
+        #[arg(long, value_name = "MS")]
+        wake_delay_ms: Option<u64>,
+        /// With --wake-delay-ms: how long without a request puts the graph
+        /// back to sleep.
+        #[arg(
+            long,
+            value_name = "SECS",
+            default_value_t = 300,
+            requires = "wake_delay_ms"
+        )]
+        idle_secs: u64,
     },
     /// Mint a personal access token and print it (only it) on stdout.
     ///
@@ -81,7 +98,14 @@ fn main() -> ExitCode {
             listen,
             data_dir,
             remember_tokens,
-        } => serve(listen, data_dir, remember_tokens),
+            wake_delay_ms,
+            idle_secs,
+        } => serve(
+            listen,
+            data_dir,
+            remember_tokens,
+            wake_delay_ms.map(|ms| (Duration::from_millis(ms), Duration::from_secs(idle_secs))),
+        ),
         Command::Mint {
             data_dir,
             name,
@@ -141,7 +165,13 @@ fn mint(data_dir: PathBuf, req: MintRequest) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(listen: SocketAddr, data_dir: PathBuf, remember_tokens: bool) -> anyhow::Result<()> {
+/// `sleeping`: the wake delay and the idle spell of `--wake-delay-ms`.
+fn serve(
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    remember_tokens: bool,
+    sleeping: Option<(Duration, Duration)>,
+) -> anyhow::Result<()> {
     if !listen.ip().is_loopback() {
         bail!(
             "refusing to bind non-loopback address {listen}: spor-sandbox is a local test \
@@ -169,6 +199,9 @@ fn serve(listen: SocketAddr, data_dir: PathBuf, remember_tokens: bool) -> anyhow
         let mut state = AppState::new(store, faults);
         if remember_tokens {
             state = state.remembering_tokens();
+        }
+        if let Some((wake_delay, idle)) = sleeping {
+            state = state.sleeping(wake_delay, idle);
         }
         server::serve(listener, state, stop)
             .await

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ErrorCode};
 use crate::server::AppState;
-use crate::store::TokenInfo;
+use crate::store::{Person, TokenInfo};
 use crate::time;
 
 /// The `/v1` routes, all bearer-protected.
@@ -96,9 +96,13 @@ async fn list_tokens(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
 ) -> Result<Json<Value>, ApiError> {
+    let person = caller.person.clone();
     let tokens = state.with_store(move |s| s.list_tokens(&caller)).await?;
     let now = time::now();
-    let rows: Vec<Value> = tokens.iter().map(|t| token_json(t, now)).collect();
+    let rows: Vec<Value> = tokens
+        .iter()
+        .map(|t| token_json(t, person.as_ref(), now))
+        .collect();
     Ok(Json(json!({ "count": rows.len(), "tokens": rows })))
 }
 
@@ -127,11 +131,15 @@ async fn revoke_token(
     })))
 }
 
-fn token_json(t: &TokenInfo, now: i64) -> Value {
+/// One row as Spor documents it; every listed token is the caller's
+/// person's (an unbound caller sees only its own token, with no person).
+fn token_json(t: &TokenInfo, person: Option<&Person>, now: i64) -> Value {
     json!({
         "hash_prefix": t.hash_prefix,
+        "person": person.map(|p| &p.id),
         "label": t.label,
-        "org": t.org,
+        "name": person.map(|p| &p.name),
+        "email": person.map(|p| &p.email),
         "created": time::rfc3339(t.created),
         "expires": t.expires.map(time::rfc3339),
         "expired": t.expires.is_some_and(|e| e <= now),

@@ -3,17 +3,30 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::anyhow;
+use axum::extract::{Query, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
-use axum::Router;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::faults::Faults;
+use crate::requests::Requests;
+use crate::sleep::Sleep;
 use crate::store::{hash_token, Caller, Store};
 use crate::{mcp, rest};
+
+/// Where tests observe and steer the sandbox (no token; never counted and
+/// never held by the sleeping graph). Not part of Spor's API.
+pub const CONTROL_PREFIX: &str = "/_sandbox/";
 
 /// State shared by every handler.
 #[derive(Clone)]
@@ -25,6 +38,10 @@ pub struct AppState {
     shutdown: CancellationToken,
     /// Token hash → holder, for `serve --remember-tokens`.
     remembered: Option<Arc<Mutex<HashMap<String, Caller>>>>,
+    /// The sleeping graph (`serve --wake-delay-ms`).
+    sleep: Arc<Sleep>,
+    /// What was asked, for tests.
+    requests: Arc<Requests>,
 }
 
 impl AppState {
@@ -35,7 +52,16 @@ impl AppState {
             faults,
             shutdown: CancellationToken::new(),
             remembered: None,
+            sleep: Arc::default(),
+            requests: Arc::default(),
         }
+    }
+
+    /// Starts asleep: the first request after an idle spell of `idle`
+    /// (and any arriving while it wakes) is answered after `wake_delay`.
+    pub fn sleeping(mut self, wake_delay: Duration, idle: Duration) -> Self {
+        self.sleep = Arc::new(Sleep::new(Some(wake_delay), idle));
+        self
     }
 
     /// Accepts a token found live once without asking the database again
@@ -93,14 +119,57 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface: `/v1` REST and the `/mcp` endpoint.
+/// The whole HTTP surface: `/v1` REST and the `/mcp` endpoint, and the
+/// test controls under [`CONTROL_PREFIX`].
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(rest::routes())
         .merge(mcp::routes(&state))
+        .route("/_sandbox/requests", get(requests))
+        .route("/_sandbox/sleep", post(sleep_now))
         .fallback(rest::not_found)
         .method_not_allowed_fallback(rest::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), traffic))
         .with_state(state)
+}
+
+/// Counts each request to the API and holds it while the graph wakes.
+async fn traffic(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if !path.starts_with(CONTROL_PREFIX) {
+        state.requests.count(req.method().as_str(), &path);
+        if let Some(ready) = state.sleep.admit(tokio::time::Instant::now()) {
+            tokio::time::sleep_until(ready).await;
+        }
+    }
+    next.run(req).await
+}
+
+/// `GET /_sandbox/requests`: `{"count": N, "requests": {"GET /v1/me": n, …}}`.
+async fn requests(State(state): State<AppState>) -> Json<Value> {
+    let (by_route, total) = state.requests.snapshot();
+    Json(json!({ "count": total, "requests": by_route }))
+}
+
+/// Query of `POST /_sandbox/sleep`.
+#[derive(Deserialize)]
+struct SleepQuery {
+    wake_ms: Option<u64>,
+}
+
+/// `POST /_sandbox/sleep[?wake_ms=N]`: the graph sleeps now (with another
+/// wake delay, if given).
+async fn sleep_now(
+    State(state): State<AppState>,
+    query: Result<Query<SleepQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query
+        .map_err(|_| ApiError::bad_request("wake_ms must be a whole number of milliseconds"))?;
+    let delay = state.sleep.sleep_now(q.wake_ms.map(Duration::from_millis));
+    Ok(Json(json!({
+        "asleep": delay.is_some(),
+        "wake_ms": delay.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+    })))
 }
 
 /// Serves `router(state)` on `listener` until `shutdown` resolves.

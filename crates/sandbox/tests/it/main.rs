@@ -3,4 +3,5 @@
 mod cli;
 mod mcp;
 mod rest;
+mod sleep;
 mod support;

@@ -257,17 +257,27 @@ fn token_list_shows_only_the_persons_tokens() {
             .keys()
             .map(String::as_str)
             .collect();
-        for k in [
-            "hash_prefix",
-            "label",
-            "org",
-            "created",
-            "expires",
-            "expired",
-            "last_used",
-        ] {
-            assert!(keys.contains(&k), "missing {k} in {t}");
-        }
+        // Spor's documented row, exactly.
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "created",
+                "email",
+                "expired",
+                "expires",
+                "hash_prefix",
+                "label",
+                "last_used",
+                "name",
+                "person",
+            ],
+            "{t}"
+        );
+        assert_eq!(t["name"], "Alice");
+        assert_eq!(t["email"], "alice@example.com");
+        assert!(t["person"].as_str().is_some_and(|p| !p.is_empty()), "{t}");
         assert!(is_rfc3339_utc(&t["created"]), "{t}");
         assert_eq!(t["expires"], Value::Null);
         assert_eq!(t["expired"], false);
@@ -279,13 +289,12 @@ fn token_list_shows_only_the_persons_tokens() {
         .find(|t| t["hash_prefix"] == prefix_of(&a1).as_str())
         .expect("calling token");
     assert_eq!(me["label"], "laptop");
-    assert_eq!(me["org"], "acme");
     assert!(is_rfc3339_utc(&me["last_used"]), "calling token was used");
     let other = tokens
         .iter()
         .find(|t| t["hash_prefix"] == prefix_of(&a2).as_str())
         .expect("other token");
-    assert_eq!(other["org"], "globex");
+    assert_eq!(other["person"], me["person"], "both are Alice's");
     assert_eq!(other["label"], Value::Null);
     assert_eq!(other["last_used"], Value::Null);
 
@@ -297,6 +306,13 @@ fn token_list_shows_only_the_persons_tokens() {
         list["tokens"][0]["hash_prefix"],
         prefix_of(&unbound).as_str()
     );
+    for k in ["person", "name", "email"] {
+        assert_eq!(
+            list["tokens"][0][k],
+            Value::Null,
+            "an unbound token has no {k}"
+        );
+    }
 }
 
 #[test]

@@ -67,8 +67,18 @@ impl Sandbox {
         Self::start_in(dir, env)
     }
 
+    /// Starts a server on a fresh data dir with more `serve` arguments.
+    pub fn start_with_args(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::launch(dir, &[], args)
+    }
+
     /// Starts a server on `dir`; blocks until the ready line (bounded by TIMEOUT).
     pub fn start_in(dir: TempDir, env: &[(&str, &str)]) -> Self {
+        Self::launch(dir, env, &[])
+    }
+
+    fn launch(dir: TempDir, env: &[(&str, &str)], args: &[&str]) -> Self {
         let log = std::fs::File::create(dir.path().join("stderr.log")).expect("stderr log");
         let mut cmd = Command::new(bin());
         cmd.arg("serve")
@@ -76,6 +86,7 @@ impl Sandbox {
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(dir.path())
+            .args(args)
             .env_remove("SPOR_SANDBOX_FAULTS")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
