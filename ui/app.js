@@ -65,7 +65,6 @@ async function refresh() {
 }
 
 function applyOverview(ov) {
-  const hadAccounts = state.overview ? (state.overview.accounts || []).map((a) => a.serverHost).join() : null;
   state.overview = normalize(ov);
   renderAll();
   if (!firstRendered) {
@@ -74,8 +73,6 @@ function applyOverview(ov) {
   }
   consent.syncPending(state.overview.pending);
   reloadExpandedActivity();
-  const nowAccounts = (state.overview.accounts || []).map((a) => a.serverHost).join();
-  if (hadAccounts !== null && hadAccounts !== nowAccounts) checkUpstreams();
 }
 
 function normalize(ov) {
@@ -86,6 +83,7 @@ function normalize(ov) {
     accounts: Array.isArray(o.accounts) ? o.accounts : [],
     assistants: Array.isArray(o.assistants) ? o.assistants : [],
     pending: Array.isArray(o.pending) ? o.pending : [],
+    upstreams: Array.isArray(o.upstreams) ? o.upstreams : [],
   };
 }
 
@@ -99,14 +97,35 @@ function renderAll() {
 
 // ---------------------------------------------------------------- upstream reachability
 
+// Whether Spor answers comes from what the app already heard (token checks,
+// assistants' calls: the overview's `upstreams`), plus one check when the
+// window opens or is shown again and on "Check now". Never on a timer: a
+// hosted organization's graph suspends when nobody uses it, and a window
+// asking every minute would keep it awake all day.
+
+/** Shown again within this long: no new check. */
+const RECHECK_AFTER_MS = 60000;
+let lastCheck = 0;
+
 async function checkUpstreams() {
+  if (state.checking) return;
+  lastCheck = Date.now();
+  state.checking = 'checking';
+  renderUpstreams();
+  const waking = setTimeout(() => {
+    state.checking = 'waking';
+    renderUpstreams();
+  }, 2000);
   try {
     const list = await invoke('check_upstreams');
-    state.upstreams = Array.isArray(list) ? list : [];
-  } catch {
-    state.upstreams = [];
+    if (state.overview && Array.isArray(list)) state.overview.upstreams = list;
+  } catch (err) {
+    toast(errorText(err, 'Could not check the Spor server.'), { kind: 'error' });
+  } finally {
+    clearTimeout(waking);
+    state.checking = null;
+    renderUpstreams();
   }
-  renderUpstreams();
 }
 
 // ---------------------------------------------------------------- port banner
@@ -233,6 +252,7 @@ function initStatic() {
   initPortBanner();
   consent.initConsent();
   state.refresh = () => scheduleRefresh(50);
+  state.checkUpstreams = checkUpstreams;
 
   setInterval(refreshTimes, 30000);
   document.addEventListener('visibilitychange', () => {
@@ -241,6 +261,8 @@ function initStatic() {
       // The person may have edited an assistant's settings meanwhile.
       loadHosts({ force: true });
       scheduleRefresh(0);
+      // The window was opened again: one check, unless one just ran.
+      if (Date.now() - lastCheck > RECHECK_AFTER_MS) checkUpstreams();
     }
   });
 }
@@ -251,8 +273,8 @@ async function main() {
   invoke('ui_ready').catch(() => {});
   await refresh();
   initAutostart();
+  // The window opened: one check of each account's server.
   checkUpstreams();
-  setInterval(checkUpstreams, 60000);
 }
 
 main();

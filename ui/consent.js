@@ -2,7 +2,7 @@
 
 import { h, $, clear, show, icon, plural, errorText } from './dom.js';
 import { invoke, toast, busy, state } from './core.js';
-import { closeAll, checkServer } from './dialogs.js';
+import { closeAll, checking, readServerChoice, serverChoice, wakeNote } from './dialogs.js';
 
 const c = {
   id: null, // request shown (or being loaded)
@@ -152,7 +152,9 @@ function next() {
 }
 
 function focusFirst() {
-  const target = $('#consent-server') || $('#consent-token') || $('#consent-options input[name=account]:checked')
+  const own = $('#consent-own-server');
+  const server = own && own.checked ? $('#consent-server') : null;
+  const target = server || $('#consent-token') || $('#consent-options input[name=account]:checked')
     || $('#consent-options input[name=account]') || $('#consent-allow');
   if (target) target.focus();
 }
@@ -315,11 +317,9 @@ function tokenForm({ inline, option }) {
   if (server) {
     form.appendChild(h('p', { class: 'server-line' }, 'Server ', h('code', { class: 'mono', text: server })));
   } else {
-    form.appendChild(h('label', { for: 'consent-server', text: 'Spor server URL' }));
-    form.appendChild(h('input', {
-      id: 'consent-server', name: 'server', type: 'url', required: true, autocomplete: 'url', spellcheck: 'false',
-      placeholder: 'https://api.spor.example',
-    }));
+    // Nothing in use yet: hosted Spor, unless the person's organization
+    // runs its own server.
+    form.appendChild(serverChoice('consent'));
   }
   form.appendChild(h('label', { for: 'consent-token', text: 'Personal access token' }));
   form.appendChild(h('input', {
@@ -327,6 +327,7 @@ function tokenForm({ inline, option }) {
     placeholder: 'spor_pat_…',
   }));
   form.appendChild(h('p', { class: 'hint', text: "Create one in Spor under Settings → Access tokens. It is kept in this computer's keychain and never shown to the assistant." }));
+  form.appendChild(wakeNote('consent-wake'));
   if (inline) {
     form.appendChild(h('div', { class: 'form-actions' },
       h('button', { type: 'button', class: 'ghost small', onClick: closeTokenForm }, 'Cancel'),
@@ -338,7 +339,7 @@ function tokenForm({ inline, option }) {
 function openTokenForm(option) {
   c.tokenFor = option;
   render();
-  const target = $('#consent-server') || $('#consent-token');
+  const target = $('#consent-token');
   if (target) {
     target.focus();
     target.scrollIntoView({ block: 'nearest' });
@@ -419,18 +420,16 @@ async function onAddToken(ev) {
   const id = c.id;
   const tokenInput = $('#consent-token');
   const token = String(tokenInput.value || '').replace(/\s+/g, '');
-  const serverInput = $('#consent-server');
-  let server = null;
-  if (serverInput) {
-    const checked = checkServer(serverInput.value);
-    if (checked.error || !checked.server) {
-      setError(checked.error || "Enter your Spor server's address, like https://api.spor.example.");
-      serverInput.focus();
+  let server = ($('#consent-token-form').getAttribute('data-server')) || null;
+  let mcpUrl = null;
+  if ($('#consent-own-server')) {
+    const where = readServerChoice('consent');
+    if (where.error) {
+      setError(where.error);
+      where.focus.focus();
       return;
     }
-    server = checked.server;
-  } else {
-    server = ($('#consent-token-form').getAttribute('data-server')) || null;
+    ({ server, mcpUrl } = where);
   }
   if (!token) {
     setError('Paste your personal access token.');
@@ -440,7 +439,7 @@ async function onAddToken(ev) {
   setError('');
   let result;
   try {
-    result = await busy(button, 'Checking…', () => invoke('add_account', { server, token }));
+    result = await checking(button, $('#consent-wake'), () => invoke('add_account', { server, mcpUrl, token }));
   } catch (err) {
     if (c.id !== id) return;
     setError(errorText(err, 'The token could not be added.'));

@@ -135,8 +135,10 @@ export async function busy(button, label, work) {
 export const state = {
   /** The last `overview()` result. */
   overview: null,
-  /** The last `checkUpstreams()` result. */
-  upstreams: [],
+  /** A check of the Spor servers under way: 'checking', then 'waking'; else null. */
+  checking: null,
+  /** Set by app.js: check the Spor servers now ("Check now"). */
+  checkUpstreams: () => {},
   /** Grant ids whose activity list is expanded. */
   expanded: new Set(),
   /** grantId → {loading, error, items} */

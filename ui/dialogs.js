@@ -60,12 +60,112 @@ export function checkServer(value) {
   try {
     u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(v) ? v : `https://${v}`);
   } catch {
-    return { error: 'Enter the server address, like https://api.spor.example.' };
+    return { error: 'Enter the server address, like https://spor.example.com.' };
   }
   if (u.protocol !== 'https:' && u.protocol !== 'http:') {
     return { error: 'The server address must start with https://.' };
   }
   return { server: u.href.replace(/\/$/, '') };
+}
+
+// ---------------------------------------------------------------- hosted or own server
+
+/** Hosted Spor as the app knows it (tests may map a stand-in). */
+function hostedSpor() {
+  const ov = state.overview;
+  return (ov && ov.hosted) || { rest: 'https://api.sporhq.io', mcp: 'https://mcp.sporhq.io/mcp' };
+}
+
+/**
+ * Where a new token goes: hosted Spor, or, once "My organization runs its
+ * own Spor server" is ticked, the server URL typed (and under Advanced an
+ * MCP URL). `server` preselects: anything but hosted Spor ticks the box.
+ * Element ids start with `prefix` (add-server, add-mcp-url, …).
+ */
+export function serverChoice(prefix, { server } = {}) {
+  const hosted = hostedSpor();
+  const own = Boolean(server) && server !== hosted.rest;
+  const fields = h('div', { id: `${prefix}-own-fields`, class: 'own-fields', hidden: !own },
+    h('label', { for: `${prefix}-server`, text: 'Spor server URL' }),
+    h('input', {
+      id: `${prefix}-server`, name: 'server', type: 'url', autocomplete: 'url', spellcheck: 'false',
+      placeholder: 'https://spor.example.com', value: own ? server : '',
+    }),
+    h('details', { class: 'advanced' },
+      h('summary', { text: 'Advanced' }),
+      h('label', { for: `${prefix}-mcp-url`, text: 'MCP URL' }),
+      h('input', {
+        id: `${prefix}-mcp-url`, name: 'mcp_url', type: 'url', autocomplete: 'off', spellcheck: 'false',
+        placeholder: 'the server URL + /mcp',
+      }),
+      h('p', { class: 'hint', text: "Only if your server's MCP endpoint is not at its URL + /mcp." })));
+  const line = h('p', { id: `${prefix}-hosted`, class: 'server-line', hidden: own },
+    'Hosted Spor', h('code', { class: 'mono', text: hosted.rest }));
+  const box = h('input', {
+    id: `${prefix}-own-server`, type: 'checkbox', checked: own,
+    onChange: () => {
+      show(fields, box.checked);
+      show(line, !box.checked);
+      if (box.checked) fields.querySelector('input').focus();
+    },
+  });
+  return h('div', { class: 'server-choice' },
+    line,
+    h('label', { class: 'check', for: `${prefix}-own-server` }, box,
+      h('span', null,
+        h('span', { class: 'check-title', text: 'My organization runs its own Spor server' }),
+        h('span', { class: 'check-desc', text: 'Leave this off for hosted Spor.' }))),
+    fields);
+}
+
+/** What serverChoice(prefix) says: {server, mcpUrl}, or {error, focus}. */
+export function readServerChoice(prefix) {
+  const box = $(`#${prefix}-own-server`);
+  if (!box || !box.checked) return { server: hostedSpor().rest, mcpUrl: null };
+  const serverInput = $(`#${prefix}-server`);
+  const server = checkServer(serverInput.value);
+  if (server.error || !server.server) {
+    return { error: server.error || "Enter your Spor server's address, like https://spor.example.com.", focus: serverInput };
+  }
+  const mcpInput = $(`#${prefix}-mcp-url`);
+  const mcp = checkServer(mcpInput.value);
+  if (mcp.error) {
+    mcpInput.closest('details').open = true;
+    return { error: 'Enter the MCP URL, like https://spor.example.com/mcp, or leave it empty.', focus: mcpInput };
+  }
+  return { server: server.server, mcpUrl: mcp.server };
+}
+
+// ---------------------------------------------------------------- a token being checked
+
+/** How long a token check may take before the window says the graph is waking. */
+const WAKE_NOTICE_MS = 2000;
+
+/** The note `checking` shows once a check takes long. */
+export function wakeNote(id) {
+  return h('p', {
+    id, class: 'hint wake-note', role: 'status', hidden: true,
+    text: "The first request after a quiet spell wakes your organization's Spor graph; this can take up to a minute.",
+  });
+}
+
+/**
+ * busy() for a check that asks the Spor server: "Checking…", and after two
+ * seconds "Waking your Spor graph…" with `note` shown, so a hosted graph
+ * waking from sleep (up to about a minute) does not look stuck.
+ */
+export async function checking(button, note, work) {
+  const timer = setTimeout(() => {
+    const label = Array.from(button.childNodes).find((n) => n.nodeType === Node.TEXT_NODE);
+    if (label) label.textContent = 'Waking your Spor graph…';
+    show(note, true);
+  }, WAKE_NOTICE_MS);
+  try {
+    return await busy(button, 'Checking…', work);
+  } finally {
+    clearTimeout(timer);
+    show(note, false);
+  }
 }
 
 /** Toasts for addAccount/replaceToken results. */
@@ -92,13 +192,15 @@ export function reportAccountResult(result, verb) {
  */
 export function openAddAccount({ server, unknownOrigin } = {}) {
   const dialog = $('#add-account-dialog');
+  const slot = $('#add-server-slot');
+  clear(slot);
+  slot.appendChild(serverChoice('add', { server: server || knownServer() }));
   const serverInput = $('#add-server');
   const tokenInput = $('#add-token');
-  serverInput.value = server || knownServer() || '';
   tokenInput.value = '';
   setError($('#add-error'), '');
   linkWarning(unknownOrigin || null);
-  open(dialog, firstEmpty(serverInput, tokenInput));
+  open(dialog, $('#add-own-server').checked ? firstEmpty(serverInput, tokenInput) : tokenInput);
 }
 
 function linkWarning(origin) {
@@ -119,10 +221,10 @@ async function submitAdd(ev) {
   if ($('#add-submit').disabled) return;
   const errEl = $('#add-error');
   const token = cleanToken($('#add-token').value);
-  const checked = checkServer($('#add-server').value);
-  if (checked.error) {
-    setError(errEl, checked.error);
-    $('#add-server').focus();
+  const where = readServerChoice('add');
+  if (where.error) {
+    setError(errEl, where.error);
+    where.focus.focus();
     return;
   }
   if (!token) {
@@ -132,7 +234,8 @@ async function submitAdd(ev) {
   }
   setError(errEl, '');
   try {
-    const result = await busy($('#add-submit'), 'Checking…', () => invoke('add_account', { server: checked.server, token }));
+    const result = await checking($('#add-submit'), $('#add-wake'),
+      () => invoke('add_account', { server: where.server, mcpUrl: where.mcpUrl, token }));
     close($('#add-account-dialog'));
     reportAccountResult(result, 'add');
     state.refresh();
@@ -178,7 +281,8 @@ async function submitReplace(ev) {
   }
   setError(errEl, '');
   try {
-    const result = await busy($('#replace-submit'), 'Checking…', () => invoke('replace_token', { accountId: replaceId, token }));
+    const result = await checking($('#replace-submit'), $('#replace-wake'),
+      () => invoke('replace_token', { accountId: replaceId, token }));
     close($('#replace-dialog'));
     reportAccountResult(result, 'replace');
     state.refresh();
@@ -252,6 +356,8 @@ export function initDialogs() {
       }
     });
   }
+  $('#add-error').before(wakeNote('add-wake'));
+  $('#replace-error').before(wakeNote('replace-wake'));
   $('#add-form').addEventListener('submit', submitAdd);
   $('#replace-form').addEventListener('submit', submitReplace);
   $('#remove-form').addEventListener('submit', submitRemove);

@@ -30,33 +30,53 @@ export function renderStatus() {
 
 export function renderUpstreams() {
   const el = $('#upstream-status');
-  const list = state.upstreams || [];
   const ov = state.overview;
-  if (!list.length || !ov || !(ov.accounts || []).length) {
+  if (!ov || !(ov.accounts || []).length) {
     show(el, false);
     return;
   }
   clear(el);
+  const list = ov.upstreams || [];
   const down = list.filter((u) => !u.reachable);
   let text;
-  let title;
-  if (!down.length) {
-    const hosts = list.map((u) => u.serverHost || u.server);
+  let title = '';
+  if (state.checking) {
+    text = state.checking === 'waking' ? 'Waking your Spor graph…' : 'Checking Spor…';
+    title = 'The first request after a quiet spell wakes your organization\'s Spor graph; this can take up to a minute.';
+    el.dataset.state = 'checking';
+  } else if (!list.length) {
+    text = 'Spor not checked yet';
+    el.dataset.state = 'unknown';
+  } else if (!down.length) {
     text = list.length === 1 ? 'Spor server reachable' : 'Spor servers reachable';
-    title = hosts.join(', ');
+    title = list.map((u) => `${u.serverHost || u.server}: ${heardText(u)}`).join('\n');
     el.dataset.state = 'ok';
   } else {
     const u = down[0];
     const host = u.serverHost || u.server;
     text = `${host} unreachable${u.message ? `: ${u.message}` : ''}`;
     if (down.length > 1) text += ` (+${down.length - 1} more)`;
-    title = down.map((d) => `${d.serverHost || d.server}: ${d.message || 'unreachable'}`).join('\n');
+    title = down.map((d) => `${d.serverHost || d.server}: ${d.message || 'unreachable'} (${heardText(d)})`).join('\n');
     el.dataset.state = 'down';
   }
   el.title = title;
   el.appendChild(h('span', { class: 'dot', 'aria-hidden': 'true' }));
   el.appendChild(h('span', { class: 'truncate', text }));
+  if (!state.checking) {
+    el.appendChild(h('button', {
+      id: 'check-upstreams', type: 'button', class: 'link-button small',
+      onClick: () => state.checkUpstreams(),
+    }, 'Check now'));
+  }
   show(el, true);
+}
+
+const HEARD_FROM = { validation: 'token checked', check: 'checked', traffic: 'an assistant\'s call' };
+
+/** When and how a server was last heard from, for the pill's tooltip. */
+function heardText(u) {
+  const how = HEARD_FROM[u.source] || 'heard';
+  return u.at ? `${how} ${relTime(u.at)}` : how;
 }
 
 let portBannerShown = false;

@@ -64,15 +64,23 @@ pub async fn deny(boot: State<'_, Boot>, id: String) -> Result<()> {
     desktop::deny(&core(&boot)?.state, &id)
 }
 
-/// Store a pasted token.
+/// Store a pasted token (for hosted Spor unless a server is named; the MCP
+/// URL only when the person set one).
 #[tauri::command]
 pub async fn add_account(
     boot: State<'_, Boot>,
     server: Option<String>,
+    mcp_url: Option<String>,
     token: String,
 ) -> Result<AccountAdded> {
     let token = Sensitive::new(token);
-    desktop::add_account(&core(&boot)?.state, server.as_deref(), token).await
+    desktop::add_account_with_mcp_url(
+        &core(&boot)?.state,
+        server.as_deref(),
+        mcp_url.as_deref(),
+        token,
+    )
+    .await
 }
 
 /// Replace an account's token.
@@ -112,7 +120,8 @@ pub async fn activity(
     desktop::activity(&core(&boot)?.state, &grant_id, limit).await
 }
 
-/// Ask the servers whether they are there.
+/// Ask the servers whether they are there (when the window opens and on
+/// "Check now"; never on a timer).
 #[tauri::command]
 pub async fn check_upstreams(boot: State<'_, Boot>) -> Result<Vec<Reachability>> {
     desktop::check_upstreams(&core(&boot)?.state).await

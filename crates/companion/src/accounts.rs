@@ -9,7 +9,7 @@ use crate::sensitive::Sensitive;
 use crate::state::AppState;
 use crate::store::{Account, AccountKind, NewAccount, RejectReason, StoreError};
 use crate::tokens;
-use crate::upstream::{normalize_server_url, UpstreamError};
+use crate::upstream::{normalize_server_url, ContactSource, UpstreamError};
 
 /// Why an account operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +26,15 @@ pub enum AccountError {
     /// The server could not be asked.
     #[error("{0}")]
     Upstream(UpstreamError),
+    /// The server took longer than the bound to answer; a slow wake is not
+    /// a refusal, so nothing is counted against the token.
+    #[error("no answer from {url} within {secs} s. A Spor graph that was asleep can take up to about a minute to wake up; nothing was stored, so try again")]
+    TimedOut {
+        /// What was asked.
+        url: String,
+        /// How long it was given.
+        secs: u64,
+    },
     /// The secret store failed.
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -46,12 +55,12 @@ pub enum AccountError {
         "too many rejected tokens in the last minute; wait a minute, then paste the token again"
     )]
     TooManyPastes,
-    /// No server URL given and none known.
-    #[error("enter the Spor server URL")]
-    ServerRequired,
     /// The consent page named a server other than the ones already in use.
     #[error("this page adds tokens only for the Spor server already in use ({}); add a token for another server in the Spor Companion app or with spor-companiond account add", .0.join(", "))]
     ServerNotAllowed(Vec<String>),
+    /// The consent page named an MCP URL once a server was in use.
+    #[error("this page takes an MCP URL only while no Spor server is in use; set another MCP URL in the Spor Companion app or with spor-companiond account add --mcp-url")]
+    McpUrlNotAllowed,
     /// A replacement token belongs to another organization.
     #[error("this token is for the organization {found}, not {expected}; add it as a new account instead")]
     WrongOrg {
@@ -72,9 +81,8 @@ impl AccountError {
             Self::NotAPat | Self::InvalidToken => "not_a_token",
             Self::InvalidUrl(_) => "invalid_url",
             Self::Rejected(_) => "token_rejected",
-            Self::Upstream(UpstreamError::Unreachable { .. } | UpstreamError::Timeout { .. }) => {
-                "unreachable"
-            }
+            Self::Upstream(UpstreamError::Unreachable { .. }) => "unreachable",
+            Self::TimedOut { .. } | Self::Upstream(UpstreamError::Timeout { .. }) => "timeout",
             Self::Upstream(_) => "upstream",
             Self::Secret(_) => "keychain",
             Self::Store(_) => "storage",
@@ -82,8 +90,8 @@ impl AccountError {
             Self::InvalidLabel => "invalid_label",
             Self::Duplicate(_) => "duplicate",
             Self::TooManyPastes => "rate_limited",
-            Self::ServerRequired => "server_required",
             Self::ServerNotAllowed(_) => "server_not_allowed",
+            Self::McpUrlNotAllowed => "mcp_url_not_allowed",
             Self::WrongOrg { .. } => "wrong_org",
         }
     }
@@ -94,6 +102,7 @@ impl From<UpstreamError> for AccountError {
         match e {
             UpstreamError::InvalidUrl(m) => Self::InvalidUrl(m),
             UpstreamError::Rejected { message, .. } => Self::Rejected(message),
+            UpstreamError::Timeout { url, secs } => Self::TimedOut { url, secs },
             other => Self::Upstream(other),
         }
     }
@@ -122,21 +131,21 @@ pub struct Removed {
 }
 
 /// A PAT pasted by the person at a consent screen or in the app: for
-/// `server`, or the server already known when none is given. Rejected pastes
+/// `server`, or the server already known when none is given, or hosted Spor
+/// when none is known; `mcp_url` when the person set one. Rejected pastes
 /// are counted, and refused once too many came in a minute (brute force).
 pub async fn paste_token(
     state: &AppState,
     server: Option<&str>,
+    mcp_url: Option<&str>,
     pat: Sensitive<String>,
 ) -> Result<Added, AccountError> {
     counted_paste(state, async {
-        let server = match server.map(str::trim).filter(|s| !s.is_empty()) {
+        let server = match filled(server) {
             Some(s) => s.to_string(),
-            None => known_server(state)
-                .await
-                .ok_or(AccountError::ServerRequired)?,
+            None => new_token_server(state).await,
         };
-        add_spor_account(state, &server, None, pat).await
+        add_spor_account(state, &server, filled(mcp_url), pat).await
     })
     .await
 }
@@ -144,15 +153,17 @@ pub async fn paste_token(
 /// A PAT pasted on the consent page. Whoever holds a request id can post
 /// that form, so once a server is known (configured, or any stored Spor
 /// account's) the token goes to a known one only: naming another is
-/// `ServerNotAllowed` before anything is sent or stored, and naming none
-/// means the first known one. With no server known, as [`paste_token`].
+/// `ServerNotAllowed` and naming an MCP URL `McpUrlNotAllowed`, both before
+/// anything is sent or stored, and naming none means the first known one.
+/// With no server known, as [`paste_token`].
 pub async fn paste_token_on_page(
     state: &AppState,
     server: Option<&str>,
+    mcp_url: Option<&str>,
     pat: Sensitive<String>,
 ) -> Result<Added, AccountError> {
     let known = known_servers(state).await?;
-    let named = server.map(str::trim).filter(|s| !s.is_empty());
+    let named = filled(server);
     let server = match (known.first(), named) {
         (None, named) => named.map(str::to_string),
         (Some(first), None) => Some(first.clone()),
@@ -161,7 +172,24 @@ pub async fn paste_token_on_page(
             _ => return Err(AccountError::ServerNotAllowed(known)),
         },
     };
-    paste_token(state, server.as_deref(), pat).await
+    if !known.is_empty() && filled(mcp_url).is_some() {
+        return Err(AccountError::McpUrlNotAllowed);
+    }
+    paste_token(state, server.as_deref(), mcp_url, pat).await
+}
+
+/// A form field with something in it.
+fn filled(field: Option<&str>) -> Option<&str> {
+    field.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The server a new token is for when the person names none: the one
+/// already in use, else hosted Spor.
+pub async fn new_token_server(state: &AppState) -> String {
+    match known_server(state).await {
+        Some(s) => s,
+        None => state.upstream.hosted().default_spor().rest.clone(),
+    }
 }
 
 /// Runs a paste unless too many were rejected in the last minute, and
@@ -256,9 +284,13 @@ async fn validate_spor(
     let server = normalize_server_url(server)?;
     let mcp_url = match mcp_url {
         Some(u) => normalize_server_url(u)?,
-        None => format!("{server}/mcp"),
+        None => default_mcp_url(state, &server).await?,
     };
-    let me = state.upstream.me(&server, pat).await?;
+    let me = state.upstream.me(&server, pat).await;
+    state
+        .upstream
+        .note(&server, state.now(), ContactSource::Validation, &me);
+    let me = me?;
     let mut warnings = Vec::new();
     if !me.bound {
         warnings.push(
@@ -278,6 +310,22 @@ async fn validate_spor(
         pat_hash: tokens::hash(pat.expose()),
     };
     Ok((new, warnings))
+}
+
+/// The MCP endpoint of a Spor server when the person gives none: the one
+/// its stored accounts already use (set once, e.g. with `--mcp-url`), else
+/// hosted Spor's own, else `server/mcp`.
+async fn default_mcp_url(state: &AppState, server: &str) -> Result<String, StoreError> {
+    let stored = state
+        .store
+        .accounts()
+        .await?
+        .into_iter()
+        .find(|a| a.kind == AccountKind::Spor && a.server == server);
+    Ok(match stored {
+        Some(a) => a.mcp_url,
+        None => state.upstream.default_mcp_url(server),
+    })
 }
 
 /// Stores a validated token: the secret first, then the row (replacing the
@@ -367,7 +415,11 @@ pub async fn add_generic_account(
         return Err(AccountError::InvalidLabel);
     }
     let mcp_url = normalize_server_url(mcp_url)?;
-    state.upstream.mcp_initialize(&mcp_url, &token).await?;
+    let checked = state.upstream.mcp_initialize(&mcp_url, &token).await;
+    state
+        .upstream
+        .note(&mcp_url, state.now(), ContactSource::Validation, &checked);
+    checked?;
     let new = NewAccount {
         kind: AccountKind::Generic,
         server: mcp_url.clone(),

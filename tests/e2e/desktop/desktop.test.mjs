@@ -17,6 +17,11 @@
 // 4. "Connect assistant" → "Add to Claude Desktop" writes the app itself as
 //    the bridge into $HOME/.config/Claude/claude_desktop_config.json, and
 //    Remove takes exactly that entry out again.
+// 5. Hosted Spor (a sandbox mapped as hosted, sleeping like a hosted graph):
+//    Add account offers it first and says "Waking your Spor graph…" while it
+//    wakes; a self-hosted server waking beyond the bound times out and
+//    stores nothing; an idle window (and an idle daemon) ask the upstream
+//    nothing for more than a minute, while opening the window checks once.
 // Screenshots of the main window and the consent view: artifacts/desktop/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,7 +35,8 @@ import { launchBrowser } from '../lib/browser.mjs';
 import { startCallbackServer } from '../lib/callback.mjs';
 import { assertNoSecretsInFiles, assertNoSecretsInOutput } from '../lib/leaks.mjs';
 import { killAll, run, start } from '../lib/proc.mjs';
-import { mintPat, startSandbox } from '../lib/sandbox.mjs';
+import { hostedAs, mintPat, sandboxRequests, sleepSandbox, startSandbox } from '../lib/sandbox.mjs';
+import { accountList, companionCli, startCompanion } from '../lib/companion.mjs';
 import { connectWithOAuth, MemoryProvider } from '../lib/sdk.mjs';
 import { removeTempDirs, tempDir } from '../lib/tmp.mjs';
 import { WebDriver } from '../lib/webdriver.mjs';
@@ -224,6 +230,8 @@ test('first run: native consent with PAT paste, tools through the gateway, Disco
       // First time: no account, so the view asks for the server and the PAT.
       await wd.waitVisible('#consent-token');
       await shot(wd, 'consent-first-run');
+      // Hosted Spor is offered first; this test's server is the person's own.
+      await wd.click('#consent-own-server');
       // A wrong token first: a clear error, nothing stored.
       await wd.type('#consent-server', sandbox.url);
       await wd.type('#consent-token', 'spor_pat_this_is_not_a_real_token_000000');
@@ -432,4 +440,124 @@ test('without a keychain the window says why, serves nothing and stores nothing'
   } finally {
     await bare.kill();
   }
+});
+
+// ------------------------------------------------------------ hosted Spor
+
+/** Account rows as the app's own overview reads them. */
+async function overviewAccounts(wd) {
+  await wd.exec(`window.__e2eAccounts = null;
+    window.__TAURI__.core.invoke('overview').then((o) => { window.__e2eAccounts = o.accounts; });`);
+  return wd.waitFor('return window.__e2eAccounts;', { what: 'the overview' });
+}
+
+/** Clicks `button` and waits (bounded) until it says the graph is waking and `note` shows. */
+async function submitAndSeeWaking(wd, button, note) {
+  await wd.click(button);
+  await wd.waitFor(`const b = document.querySelector(arguments[0]); const n = document.querySelector(arguments[1]);
+    return b.textContent.includes('Waking your Spor graph…') && !n.hidden;`,
+  { args: [button, note], timeoutMs: 5_000, what: 'the waking message' });
+}
+
+let hosted; // {sandbox, own, driver, dataDir, port, pat, ownPat}
+
+test('hosted Spor: Add account offers it first and waits for a waking graph; a wake beyond the bound stores nothing', { timeout: 180_000 }, async () => {
+  const sandboxDir = await tempDir('spor-desktop-hosted-');
+  const ownDir = await tempDir('spor-desktop-own-');
+  hosted = {
+    pat: await mintPat({ dataDir: sandboxDir, name: 'Ada Lovelace', email: 'ada@example.test', org: 'acme' }),
+    ownPat: await mintPat({ dataDir: ownDir, name: 'Ada Lovelace', email: 'ada@example.test', org: 'own' }),
+    sandbox: await startSandbox({ dataDir: sandboxDir, extraArgs: ['--wake-delay-ms', '3000'] }),
+    own: await startSandbox({ dataDir: ownDir, extraArgs: ['--wake-delay-ms', '9000'] }),
+    dataDir: await tempDir('spor-desktop-hosted-data-'),
+    port: await freePort(),
+  };
+  // The bound is 6 s here (90 s by default).
+  hosted.driver = await startDriver({
+    SPOR_COMPANION_DATA_DIR: hosted.dataDir,
+    SPOR_COMPANION_PORT: String(hosted.port),
+    SPOR_COMPANION_HOSTED: hostedAs(hosted.sandbox),
+    SPOR_COMPANION_WAKE_TIMEOUT_SECS: '6',
+  });
+  const hostedMcp = `http://localhost:${hosted.sandbox.port}/mcp`;
+  await withDiagnostics('desktop-hosted-add', { procs: () => [hosted.driver, hosted.sandbox.proc, hosted.own.proc], page: () => undefined }, async () => {
+    await withApp(async (wd) => {
+      const tokens = await keychainEntries();
+      await wd.click('#add-account');
+      await wd.waitVisible('#add-account-dialog #add-hosted', { what: 'hosted Spor offered' });
+      assert.equal(await wd.exec('return document.querySelector("#add-hosted").textContent;'), `Hosted Spor${hosted.sandbox.url}`);
+      assert.equal(await wd.exec('return document.querySelector("#add-own-server").checked;'), false);
+      assert.equal(await wd.exec('return document.querySelector("#add-own-fields").hidden;'), true, 'no URL to type');
+      await wd.type('#add-token', hosted.pat);
+      step('adding a token for hosted Spor while its graph wakes');
+      await submitAndSeeWaking(wd, '#add-submit', '#add-wake');
+      await shot(wd, 'add-account-waking');
+      await wd.waitFor('return !document.querySelector("#add-account-dialog").open;', { what: 'the dialog to close', timeoutMs: 15_000 });
+      const [account] = await overviewAccounts(wd);
+      assert.equal(account.server, hosted.sandbox.url);
+      assert.equal(account.mcpUrl, hostedMcp, "hosted Spor's own MCP endpoint");
+      assert.equal(await keychainEntries(), tokens + 1);
+
+      step('a self-hosted server waking beyond the bound');
+      await wd.click('#add-account');
+      await wd.waitVisible('#add-account-dialog #add-own-server');
+      await wd.click('#add-own-server');
+      await wd.type('#add-server', hosted.own.url);
+      await wd.type('#add-token', hosted.ownPat);
+      await submitAndSeeWaking(wd, '#add-submit', '#add-wake');
+      await wd.waitVisible('#add-error', { what: 'the timeout', timeoutMs: 15_000 });
+      const error = await wd.exec('return document.querySelector("#add-error").textContent;');
+      assert.match(error, new RegExp(`^No answer from ${hosted.own.url}/v1/me within 6 s\\. A Spor graph that was asleep can take up to about a minute to wake up; nothing was stored, so try again\\.$`));
+      assert.equal(await wd.exec('return document.querySelector("#add-wake").hidden;'), true, 'the waking note goes with the answer');
+      assert.equal((await overviewAccounts(wd)).length, 1, 'nothing stored');
+      assert.equal(await keychainEntries(), tokens + 1, 'no token kept');
+      await wd.click('#add-account-dialog .modal-foot [data-close]');
+    }, hosted.driver);
+  });
+});
+
+test('hosted Spor: an idle window and an idle daemon ask the upstream nothing for over a minute; opening the window checks once', { timeout: 240_000 }, async () => {
+  assert.ok(hosted, 'runs after the test above');
+  await withDiagnostics('desktop-hosted-idle', { procs: () => [hosted.driver, hosted.sandbox.proc], page: () => undefined }, async () => {
+    // A headless daemon with its own account on its own sandbox, idle too.
+    const daemonDir = await tempDir('spor-desktop-daemon-');
+    const daemonSandboxDir = await tempDir('spor-desktop-daemon-sandbox-');
+    const daemonPat = await mintPat({ dataDir: daemonSandboxDir, name: 'Ada Lovelace', email: 'ada@example.test', org: 'acme' });
+    const daemonSandbox = await startSandbox({ dataDir: daemonSandboxDir });
+    const add = await companionCli(daemonDir, ['account', 'add', '--server', daemonSandbox.url, '--token-stdin'], { input: daemonPat });
+    assert.equal(add.code, 0, add.stderr);
+    const daemon = await startCompanion({ dataDir: daemonDir });
+    assert.equal((await accountList(daemonDir)).accounts.length, 1);
+
+    const asked = async (s) => (await sandboxRequests(s.url)).count;
+    const before = await asked(hosted.sandbox);
+    const checks = async () => (await sandboxRequests(hosted.sandbox.url)).requests['GET /v1/me'] ?? 0;
+    const checksBefore = await checks();
+    await sleepSandbox(hosted.sandbox.url, 5000);
+    await withApp(async (wd) => {
+      step('the window opened: one check, which waits for the graph to wake');
+      await wd.waitFor('return document.querySelector("#upstream-status").textContent.includes("Waking your Spor graph");',
+        { what: 'the pill waking the graph', timeoutMs: 10_000 });
+      await wd.waitFor('return document.querySelector("#upstream-status").dataset.state === "ok";',
+        { what: 'the server reachable', timeoutMs: 15_000 });
+      assert.equal(await checks(), checksBefore + 1, 'opening the window checks once');
+      const opened = await asked(hosted.sandbox);
+      assert.equal(opened, before + 1, 'and asks nothing else');
+      const daemonAsked = await asked(daemonSandbox);
+
+      step('idle for 65 s (the window used to ask every 60 s)');
+      await new Promise((r) => setTimeout(r, 65_000));
+      assert.equal(await asked(hosted.sandbox), opened, 'the idle window asked the upstream nothing');
+      assert.equal(await asked(daemonSandbox), daemonAsked, 'the idle daemon asked the upstream nothing');
+
+      step('"Check now" asks once more');
+      await wd.click('#check-upstreams');
+      await wd.waitFor('return document.querySelector("#upstream-status").dataset.state === "ok" && !!document.querySelector("#check-upstreams");',
+        { what: 'the check to end', timeoutMs: 15_000 });
+      assert.equal(await checks(), checksBefore + 2);
+      await shot(wd, 'main-window-hosted');
+    }, hosted.driver);
+    await daemon.proc.kill();
+  });
+  await hosted.driver.kill();
 });

@@ -10,8 +10,9 @@ import assert from 'node:assert/strict';
  * - `org`: pick the Organization option whose text mentions this slug
  *   (default: leave the preselected one).
  * - `pat`, `serverUrl`: fill the first-time form if the page shows it
- *   (`serverUrl` only when the page asks for it). Without `pat` a first-time
- *   page is an error.
+ *   (`serverUrl` only when the page asks for one: with none known it offers
+ *   hosted Spor, and `serverUrl` opens the self-hosted field). Without `pat`
+ *   a first-time page is an error.
  * - `clientName`: assert the page names the client asking.
  * - `decision`: 'allow' (default) or 'deny'.
  * - `waitForRedirect`: wait until the browser has loaded the client's
@@ -46,6 +47,10 @@ export async function consentInBrowser(page, authorizationUrl, {
     firstTime = true;
     assert.ok(pat, 'the consent page asks for a Personal access token, but no PAT was given');
     onStep('first-time');
+    // With no server known the page offers hosted Spor; another server
+    // goes under "My organization runs its own Spor server".
+    const own = page.getByText('My organization runs its own Spor server');
+    if (serverUrl && await own.isVisible()) await own.click();
     const serverField = page.getByLabel('Spor server URL');
     if (await serverField.isVisible()) {
       assert.ok(serverUrl, 'the consent page asks for the Spor server URL, but none was given');

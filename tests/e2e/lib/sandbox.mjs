@@ -39,3 +39,28 @@ export async function startSandbox({ dataDir, env = {}, extraArgs = [], timeoutM
   const url = proc.ready[1];
   return { proc, url, port: Number(proc.ready[2]), dataDir };
 }
+
+/**
+ * What a sandbox was asked so far (`GET /_sandbox/requests`):
+ * {count, requests: {"GET /v1/me": n, …}}.
+ */
+export async function sandboxRequests(url) {
+  const r = await fetch(`${url}/_sandbox/requests`, { signal: AbortSignal.timeout(10_000) });
+  if (r.status !== 200) throw new Error(`${url}/_sandbox/requests answered ${r.status}`);
+  return r.json();
+}
+
+/**
+ * Sends a sandbox started with `--wake-delay-ms` back to sleep now: the next
+ * request is answered after `wakeMs` (a hosted graph waking up).
+ */
+export async function sleepSandbox(url, wakeMs) {
+  const r = await fetch(`${url}/_sandbox/sleep?wake_ms=${wakeMs}`, { method: 'POST', signal: AbortSignal.timeout(10_000) });
+  const body = await r.json();
+  if (r.status !== 200 || body.asleep !== true) throw new Error(`${url} did not go to sleep: ${r.status} ${JSON.stringify(body)}`);
+}
+
+/** `REST,MCP` for SPOR_COMPANION_HOSTED: the sandbox played as hosted Spor, its MCP on another origin as hosted Spor's is. */
+export function hostedAs(sandbox) {
+  return `${sandbox.url},http://localhost:${sandbox.port}/mcp`;
+}

@@ -1,6 +1,8 @@
 //! The accounts list and what its buttons do: paste or replace a token,
-//! remove an account, and check that each account's server still answers
-//! and still takes its token.
+//! remove an account; whether each account's server answers, from what the
+//! companion last heard (validations, assistants' calls) and from the check
+//! the window asks for when it opens or on "Check now". Nothing here asks a
+//! server on a timer: that would keep a hosted graph from ever suspending.
 
 use serde::Serialize;
 
@@ -9,8 +11,10 @@ use crate::accounts::{self, Added};
 use crate::clock::rfc3339;
 use crate::sensitive::Sensitive;
 use crate::state::AppState;
-use crate::store::{Account, AccountKind, AccountStatus, GrantSummary, RejectReason};
-use crate::upstream::UpstreamError;
+use crate::store::{
+    Account, AccountKind, AccountStatus, CallOutcome, CallRecord, GrantSummary, RejectReason,
+};
+use crate::upstream::{Contact, ContactSource, UpstreamError};
 
 /// Token state as the accounts list shows it.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -46,6 +50,8 @@ pub struct AccountView {
     pub server: String,
     /// Its host, for compact display.
     pub server_host: String,
+    /// Where assistants' MCP traffic goes.
+    pub mcp_url: String,
     /// Token state.
     pub state: TokenState,
     /// Whether writes are attributed to a person.
@@ -89,6 +95,7 @@ pub(super) fn account_view(a: &Account, grants: &[GrantSummary]) -> AccountView 
         who: a.who(),
         server: a.server.clone(),
         server_host: host_of(&a.server),
+        mcp_url: a.mcp_url.clone(),
         state: match (a.status, a.rejected_reason) {
             (AccountStatus::Valid, _) => TokenState::Valid,
             (AccountStatus::Rejected, Some(RejectReason::Expired)) => TokenState::Expired,
@@ -127,13 +134,25 @@ async fn added_view(state: &AppState, added: Added) -> Result<AccountAdded, Desk
     })
 }
 
-/// Validates and stores a pasted PAT (for `server`, or the known server).
+/// Validates and stores a pasted PAT (for `server`, else the known server,
+/// else hosted Spor), with the MCP URL that server's accounts use.
 pub async fn add_account(
     state: &AppState,
     server: Option<&str>,
     token: Sensitive<String>,
 ) -> Result<AccountAdded, DesktopError> {
-    let added = accounts::paste_token(state, server, token).await?;
+    add_account_with_mcp_url(state, server, None, token).await
+}
+
+/// Like [`add_account`], with the MCP URL the person set (the window's
+/// advanced field), if any.
+pub async fn add_account_with_mcp_url(
+    state: &AppState,
+    server: Option<&str>,
+    mcp_url: Option<&str>,
+    token: Sensitive<String>,
+) -> Result<AccountAdded, DesktopError> {
+    let added = accounts::paste_token(state, server, mcp_url, token).await?;
     added_view(state, added).await
 }
 
@@ -170,27 +189,97 @@ pub async fn remove_account(
     })
 }
 
-/// Whether a server answered the last check.
+/// Whether a server answered, as last heard.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Reachability {
-    /// The server checked.
+    /// The server.
     pub server: String,
     /// Its host.
     pub server_host: String,
     /// It answered.
     pub reachable: bool,
-    /// Why not.
+    /// Why not, or what it said.
     pub message: Option<String>,
+    /// When this was heard.
+    pub at: String,
+    /// What asked: a validation, the window's check, or an assistant.
+    pub source: ContactSource,
+}
+
+/// Whether each stored account's server answers, from what was last heard,
+/// without asking anyone: the newest of the last validation or check of
+/// that server and the newest call an assistant made through it. One row
+/// per server that anything is known of.
+pub async fn reachability(state: &AppState) -> Result<Vec<Reachability>, DesktopError> {
+    let accounts = state.store.accounts().await?;
+    let grants = state.store.grants(false).await?;
+    let mut out: Vec<Reachability> = Vec::new();
+    for a in &accounts {
+        if out.iter().any(|r| r.server == a.server) {
+            continue;
+        }
+        let mut newest = state.upstream.contacts().last(&a.server);
+        for g in grants.iter().filter(|g| {
+            g.account_id
+                .as_ref()
+                .is_some_and(|id| accounts.iter().any(|o| &o.id == id && o.server == a.server))
+        }) {
+            if let Some(call) = state.store.calls(g.id.clone(), 1).await?.into_iter().next() {
+                let heard = from_call(&call);
+                // On a tie the explicit ask wins: it is what the person saw.
+                if newest.as_ref().is_none_or(|n| heard.at > n.at) {
+                    newest = Some(heard);
+                }
+            }
+        }
+        if let Some(c) = newest {
+            out.push(Reachability {
+                server: a.server.clone(),
+                server_host: host_of(&a.server),
+                reachable: c.reachable,
+                message: c.message.as_deref().map(sentence),
+                at: rfc3339(c.at),
+                source: c.source,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// What an assistant's call tells about its server: it answered, unless the
+/// call could not connect or got no answer in time.
+fn from_call(call: &CallRecord) -> Contact {
+    let (reachable, message) = match call.outcome {
+        CallOutcome::Unreachable => (
+            false,
+            Some("an assistant's last call could not reach it".to_string()),
+        ),
+        CallOutcome::Timeout => (
+            false,
+            Some("an assistant's last call got no answer in time".to_string()),
+        ),
+        _ => (true, None),
+    };
+    Contact {
+        at: call.at,
+        reachable,
+        message,
+        source: ContactSource::Traffic,
+    }
 }
 
 /// Asks each stored account's server whether it is there and still takes
 /// the token: a Spor token is checked with `GET /v1/me` (a 401 marks it
 /// rejected or expired, ending its grants, as a refused MCP call would); a
-/// generic server is only probed, without the token.
+/// generic server is only probed, without the token. The window asks this
+/// once when it opens and on "Check now", never on a timer. Each request
+/// waits as long as a waking graph needs (`upstream::DEFAULT_WAKE_TIMEOUT`).
 pub async fn check_upstreams(state: &AppState) -> Result<Vec<Reachability>, DesktopError> {
     let accounts = state.store.accounts().await?;
-    let mut out: Vec<Reachability> = Vec::new();
+    let now = state.now();
+    // One result per server: one that could not be reached wins.
+    let mut per_server: Vec<(String, Result<(), UpstreamError>)> = Vec::new();
     for a in accounts {
         let result = match (a.kind, a.status) {
             (AccountKind::Spor, AccountStatus::Valid) => {
@@ -205,36 +294,34 @@ pub async fn check_upstreams(state: &AppState) -> Result<Vec<Reachability>, Desk
             }
             _ => state.upstream.probe(&a.mcp_url).await,
         };
-        let (reachable, message) = match result {
-            Ok(()) => (true, None),
-            Err(UpstreamError::Rejected {
-                status: 401,
-                reason,
-                ..
-            }) => {
-                accounts::reject(state, &a.id, reason).await?;
-                (true, None)
-            }
-            Err(e @ (UpstreamError::Unreachable { .. } | UpstreamError::Timeout { .. })) => {
-                (false, Some(sentence(&e.to_string())))
-            }
-            Err(e) => (true, Some(sentence(&e.to_string()))),
-        };
-        match out.iter_mut().find(|r| r.server == a.server) {
-            // One row per server: unreachable wins, a message is kept.
-            Some(r) => {
-                r.reachable &= reachable;
-                if r.message.is_none() {
-                    r.message = message;
+        if let Err(UpstreamError::Rejected {
+            status: 401,
+            reason,
+            ..
+        }) = &result
+        {
+            accounts::reject(state, &a.id, *reason).await?;
+        }
+        match per_server.iter_mut().find(|(s, _)| *s == a.server) {
+            Some((_, kept)) => {
+                if not_reached(&result) && !not_reached(kept) {
+                    *kept = result;
                 }
             }
-            None => out.push(Reachability {
-                server_host: host_of(&a.server),
-                server: a.server,
-                reachable,
-                message,
-            }),
+            None => per_server.push((a.server, result)),
         }
     }
-    Ok(out)
+    for (server, result) in &per_server {
+        state
+            .upstream
+            .note(server, now, ContactSource::Check, result);
+    }
+    reachability(state).await
+}
+
+fn not_reached<T>(r: &Result<T, UpstreamError>) -> bool {
+    matches!(
+        r,
+        Err(UpstreamError::Unreachable { .. } | UpstreamError::Timeout { .. })
+    )
 }

@@ -16,8 +16,8 @@ mod overview;
 mod server;
 
 pub use accounts::{
-    add_account, check_upstreams, remove_account, replace_token, AccountAdded, AccountView,
-    Reachability, RemovedView, TokenState,
+    add_account, add_account_with_mcp_url, check_upstreams, reachability, remove_account,
+    replace_token, AccountAdded, AccountView, Reachability, RemovedView, TokenState,
 };
 pub use assistants::{activity, disconnect, ActivityView, AssistantView};
 pub use connect::{

@@ -3,13 +3,14 @@
 
 use serde::Serialize;
 
-use super::accounts::{account_view, AccountView};
+use super::accounts::{account_view, reachability, AccountView, Reachability};
 use super::assistants::{assistant_views, AssistantView};
 use super::connect::claude_command;
 use super::consent::{pending_views, PendingView};
 use super::error::DesktopError;
 use super::server::{server_url, ServerStatus};
 use crate::state::AppState;
+use crate::upstream::HostedSpor;
 
 /// Everything the main window shows.
 #[derive(Debug, Clone, Serialize)]
@@ -29,6 +30,13 @@ pub struct Overview {
     pub pending: Vec<PendingView>,
     /// The line that connects Claude Code.
     pub claude_command: String,
+    /// Whether each account's server answers, as last heard (nothing is
+    /// asked to build this).
+    pub upstreams: Vec<Reachability>,
+    /// Hosted Spor, offered first when a token is added.
+    pub hosted: HostedSpor,
+    /// The Spor server already in use, if any.
+    pub known_server: Option<String>,
 }
 
 /// Everything the main window shows, in one read.
@@ -46,5 +54,8 @@ pub async fn overview(state: &AppState, server: ServerStatus) -> Result<Overview
         accounts: accounts.iter().map(|a| account_view(a, &grants)).collect(),
         assistants,
         pending,
+        upstreams: reachability(state).await?,
+        hosted: state.upstream.hosted().default_spor().clone(),
+        known_server: crate::accounts::known_server(state).await,
     })
 }

@@ -142,6 +142,7 @@ async fn render(
         // Unreadable accounts show no server here; the form's POST checks
         // again and fails closed.
         known_servers: accounts::known_servers(state).await.unwrap_or_default(),
+        hosted: state.upstream.hosted().default_spor().clone(),
         mode: state.config.consent_mode,
         cli: consent_page::cli_command(&state.config.data_dir),
         error,
@@ -334,6 +335,8 @@ pub struct AccountForm {
     csrf: String,
     #[serde(default)]
     server_url: Option<String>,
+    #[serde(default)]
+    mcp_url: Option<String>,
     pat: String,
 }
 
@@ -357,7 +360,14 @@ pub async fn consent_add_account(
         Err(resp) => return *resp,
     };
     let pat = Sensitive::new(form.pat);
-    match accounts::paste_token_on_page(&state, form.server_url.as_deref(), pat).await {
+    match accounts::paste_token_on_page(
+        &state,
+        form.server_url.as_deref(),
+        form.mcp_url.as_deref(),
+        pat,
+    )
+    .await
+    {
         Ok(added) => {
             let mut to = format!("/oauth/consent/{id}");
             if let Some(w) = added.warnings.first() {
@@ -372,6 +382,7 @@ pub async fn consent_add_account(
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
                 AccountError::Upstream(_) => StatusCode::BAD_GATEWAY,
+                AccountError::TimedOut { .. } => StatusCode::GATEWAY_TIMEOUT,
                 AccountError::TooManyPastes => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::BAD_REQUEST,
             };

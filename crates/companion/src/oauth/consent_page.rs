@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use crate::config::{default_data_dir, ConsentMode};
 use crate::consent::requester::Requester;
 use crate::consent::{OrgOption, PendingRequest};
+use crate::upstream::HostedSpor;
 
 /// Where the page's script is served.
 pub const SCRIPT_PATH: &str = "/oauth/assets/consent.js";
@@ -26,8 +27,10 @@ pub struct PageModel<'a> {
     /// Organization choices.
     pub options: Vec<OrgOption>,
     /// The servers new tokens may be for (the first is the default); empty
-    /// when none is known and the form asks for one.
+    /// when none is known and the form offers hosted Spor or asks for one.
     pub known_servers: Vec<String>,
+    /// Hosted Spor, offered while no server is known.
+    pub hosted: HostedSpor,
     /// Who decides.
     pub mode: ConsentMode,
     /// How the person runs the daemon's CLI (see [`cli_command`]).
@@ -183,10 +186,21 @@ fn token_form(m: &PageModel<'_>, open: bool) -> String {
     // A known server is not up to the form: the page is reachable by
     // whoever holds the request id, and the POST is checked the same way.
     let server_field = match m.known_servers.as_slice() {
-        [] => "<label for=\"server_url\">Spor server URL</label>\
-               <input id=\"server_url\" name=\"server_url\" type=\"url\" required \
-               placeholder=\"https://api.spor.example\" autocomplete=\"url\">"
-            .to_string(),
+        // Hosted Spor unless the person opens the self-hosted fields; a
+        // `<details>` needs no script, so the choice works under the CSP.
+        [] => format!(
+            "<p class=\"muted server hosted\">Server: Hosted Spor <code>{hosted}</code></p>\
+             <details class=\"own-server\"><summary>My organization runs its own Spor server</summary>\
+             <label for=\"server_url\">Spor server URL</label>\
+             <input id=\"server_url\" name=\"server_url\" type=\"url\" \
+             placeholder=\"https://spor.example.com\" autocomplete=\"url\">\
+             <p class=\"hint\">Leave it empty for hosted Spor.</p>\
+             <label for=\"mcp_url\">MCP URL (advanced)</label>\
+             <input id=\"mcp_url\" name=\"mcp_url\" type=\"url\" \
+             placeholder=\"the server URL + /mcp\" autocomplete=\"off\">\
+             <p class=\"hint\">Only if your server's MCP endpoint is not at its URL + <code>/mcp</code>.</p></details>",
+            hosted = esc(&m.hosted.rest)
+        ),
         [one] => format!(
             "<p class=\"muted server\">Server: <code>{}</code></p>",
             esc(one)
@@ -210,7 +224,9 @@ fn token_form(m: &PageModel<'_>, open: bool) -> String {
          placeholder=\"spor_pat_…\">\
          <p class=\"hint\">Create one in Spor under Settings → Access tokens. It is kept in this computer's \
          keychain and never shown to the assistant.</p>\
-         <button type=\"submit\" class=\"secondary\">Add token</button></form>",
+         <button type=\"submit\" class=\"secondary\">Add token</button>\
+         <p class=\"hint wake\" role=\"status\" hidden>The first request after a quiet spell wakes your \
+         organization's Spor graph; this can take up to a minute.</p></form>",
         id = esc(&r.id),
         csrf = esc(r.csrf.expose()),
     );
@@ -363,15 +379,18 @@ fn terminal_steps(m: &PageModel<'_>, usable: &[&OrgOption]) -> String {
     );
     match usable {
         [] => {
-            let server = m
-                .known_servers
-                .first()
-                .map(|s| shell_word(s))
-                .unwrap_or_else(|| "URL".into());
+            // With no server known, `account add` takes hosted Spor.
+            let (server, own) = match m.known_servers.first() {
+                Some(s) => (format!(" --server {}", shell_word(s)), ""),
+                None => (
+                    String::new(),
+                    " For your organization's own Spor server, add <code>--server URL</code>.",
+                ),
+            };
             out.push_str(&format!(
                 "<p>No Spor token is stored yet. Add yours first:</p>\
-                 <pre class=\"command\"><code>printf %s \"$SPOR_PAT\" | {} account add --server {} --token-stdin</code></pre>\
-                 <p class=\"hint\">Give it the same <code>--secret-store</code> as the running daemon, if you chose one.</p>\
+                 <pre class=\"command\"><code>printf %s \"$SPOR_PAT\" | {} account add{} --token-stdin</code></pre>\
+                 <p class=\"hint\">Give it the same <code>--secret-store</code> as the running daemon, if you chose one.{own}</p>\
                  <p>then allow this request:</p><pre class=\"command\"><code>{}</code></pre>",
                 esc(&m.cli),
                 esc(&server),

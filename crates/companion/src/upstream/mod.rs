@@ -1,6 +1,11 @@
-//! The Spor REST client (`/v1/me`, org choices, token list and revoke) and
-//! the rules for which server URLs a PAT may be sent to.
+//! The Spor REST client (`/v1/me`, org choices, token list and revoke), the
+//! rules for which server URLs a PAT may be sent to, hosted Spor's addresses
+//! (`hosted`) and what each server last answered (`contact`).
 
+mod contact;
+mod hosted;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -11,6 +16,9 @@ use crate::http_body::{read_prefix, read_whole, BodyError};
 use crate::sensitive::Sensitive;
 use crate::sse;
 use crate::store::RejectReason;
+
+pub use contact::{Contact, ContactSource, Contacts};
+pub use hosted::{HostedSpor, HostedTable, HOSTED_ENV, HOSTED_MCP, HOSTED_REST};
 
 /// Reads why a server refused a token from its error body (Spor's
 /// `{"error":{"code","message"}}`, whose code or message names an expired
@@ -30,6 +38,8 @@ pub fn reject_reason(body: &[u8]) -> RejectReason {
 
 /// Most of an MCP server's `initialize` answer read while probing it.
 const PROBE_LIMIT: usize = 1024 * 1024;
+/// How long a generic server (no token, nothing to wake) gets to answer a probe.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Errors talking to an upstream. Messages name the cause, never the token.
 #[derive(Debug, thiserror::Error)]
@@ -46,10 +56,12 @@ pub enum UpstreamError {
         reason: String,
     },
     /// No answer in time.
-    #[error("{url} did not answer in time")]
+    #[error("no answer from {url} within {secs} s")]
     Timeout {
         /// Where.
         url: String,
+        /// How long it was given.
+        secs: u64,
     },
     /// The server refused the token (401/403).
     #[error("the server rejected the token: {message}")]
@@ -138,11 +150,25 @@ pub struct OrgChoices {
     pub source: OrgSource,
 }
 
-/// One entry of `GET /v1/me/tokens`.
+/// One entry of `GET /v1/me/tokens`. Spor's rows also name the person
+/// (`person`, `name`, `email`); older servers and stand-ins leave them out,
+/// so everything but the hash prefix is optional and unknown fields pass.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TokenInfo {
     /// Leading hex characters of the token's hash; Spor's id for it.
     pub hash_prefix: String,
+    /// The person the token belongs to, when the server says.
+    #[serde(default)]
+    pub person: Option<String>,
+    /// That person's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// That person's email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The label given when it was minted.
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -196,11 +222,13 @@ pub fn normalize_server_url(raw: &str) -> Result<String, UpstreamError> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
-/// A request that got no HTTP answer: timed out, or could not connect or send.
-fn transport_error(url: &str, e: &reqwest::Error) -> UpstreamError {
+/// A request that got no HTTP answer within `limit`: timed out, or could
+/// not connect or send.
+fn transport_error(url: &str, e: &reqwest::Error, limit: Duration) -> UpstreamError {
     if e.is_timeout() {
         UpstreamError::Timeout {
             url: url.to_string(),
+            secs: limit.as_secs(),
         }
     } else {
         UpstreamError::Unreachable {
@@ -219,16 +247,55 @@ fn transport_error(url: &str, e: &reqwest::Error) -> UpstreamError {
 pub const MAX_REST_BODY: usize = 1024 * 1024;
 /// How much of an error answer is read to learn the server's reason.
 const MAX_ERROR_BODY: usize = 64 * 1024;
-/// Connect bound of REST calls.
+/// Connect bound of REST calls: the edge of a sleeping hosted graph still
+/// accepts connections at once, so only the answer is waited for.
 const REST_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Whole-call bound of REST calls (headers and body).
-const REST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Whole-call bound of REST calls (headers and body). Hosted Spor suspends
+/// an idle organization's graph and the next request wakes it, which takes
+/// up to about a minute; this leaves room for that and a slow network.
+pub const DEFAULT_WAKE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Overrides [`DEFAULT_WAKE_TIMEOUT`] (whole seconds, 1 to 600), so tests
+/// need not wait a minute to see the bound hold.
+pub const WAKE_TIMEOUT_ENV: &str = "SPOR_COMPANION_WAKE_TIMEOUT_SECS";
+/// How long a token check may take before the person is told the graph is
+/// waking up, so a long wait does not look stuck. The window and the page
+/// use the same 2 seconds.
+pub const WAKE_NOTICE_AFTER: Duration = Duration::from_secs(2);
+/// What the person reads once [`WAKE_NOTICE_AFTER`] has passed.
+pub const WAKE_NOTICE: &str = "Waking your Spor graph…";
+
+/// The REST call bound `WAKE_TIMEOUT_ENV` asks for; the default when unset
+/// or not a whole number of seconds from 1 to 600.
+pub fn wake_timeout(env: Option<&str>) -> Duration {
+    env.and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| (1..=600).contains(s))
+        .map_or(DEFAULT_WAKE_TIMEOUT, Duration::from_secs)
+}
+
+/// The stand-in `HOSTED_ENV` names as hosted Spor (`REST_URL,MCP_URL`, both
+/// URLs a PAT may go to); `None` when unset or empty.
+pub fn hosted_stand_in(env: Option<&str>) -> Result<Option<HostedSpor>, UpstreamError> {
+    let Some(v) = env.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let (rest, mcp) = v.split_once(',').ok_or_else(|| {
+        UpstreamError::InvalidUrl(format!("{HOSTED_ENV} must be REST_URL,MCP_URL"))
+    })?;
+    Ok(Some(HostedSpor {
+        rest: normalize_server_url(rest)?,
+        mcp: normalize_server_url(mcp)?,
+    }))
+}
 
 /// An HTTP client for upstream REST calls, with bounded timeouts and no
-/// redirects (a redirect could carry the bearer token elsewhere).
+/// redirects (a redirect could carry the bearer token elsewhere), with the
+/// table of hosted addresses and what each server last answered.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     http: reqwest::Client,
+    timeout: Duration,
+    hosted: Arc<HostedTable>,
+    contacts: Contacts,
 }
 
 impl Default for Upstream {
@@ -238,9 +305,23 @@ impl Default for Upstream {
 }
 
 impl Upstream {
-    /// A client with the default timeouts.
+    /// A client with the default bound (or `WAKE_TIMEOUT_ENV`'s) and the
+    /// hosted table (with `HOSTED_ENV`'s stand-in first, if set).
     pub fn new() -> Self {
-        Self::with_timeout(REST_TIMEOUT)
+        let upstream = Self::with_timeout(wake_timeout(
+            std::env::var(WAKE_TIMEOUT_ENV).ok().as_deref(),
+        ));
+        match hosted_stand_in(std::env::var(HOSTED_ENV).ok().as_deref()) {
+            Ok(Some(stand_in)) => {
+                tracing::info!(rest = %stand_in.rest, mcp = %stand_in.mcp, "treating a stand-in as hosted Spor ({HOSTED_ENV})");
+                upstream.hosting(stand_in)
+            }
+            Ok(None) => upstream,
+            Err(e) => {
+                tracing::error!(error = %e, "{HOSTED_ENV} ignored");
+                upstream
+            }
+        }
     }
 
     /// A client whose calls (headers and body) must finish within `timeout`.
@@ -252,7 +333,71 @@ impl Upstream {
             .user_agent(concat!("spor-companion/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        Self { http }
+        Self {
+            http,
+            timeout,
+            hosted: Arc::new(HostedTable::default()),
+            contacts: Contacts::default(),
+        }
+    }
+
+    /// The same client with `stand_in` offered as hosted Spor (tests and
+    /// development; see `HOSTED_ENV`).
+    pub fn hosting(mut self, stand_in: HostedSpor) -> Self {
+        self.hosted = Arc::new((*self.hosted).clone().with_first(stand_in));
+        self
+    }
+
+    /// The hosted deployments and their MCP endpoints.
+    pub fn hosted(&self) -> &HostedTable {
+        &self.hosted
+    }
+
+    /// What each server last answered (shared by every clone).
+    pub fn contacts(&self) -> &Contacts {
+        &self.contacts
+    }
+
+    /// The whole-call bound of REST calls.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Remembers what asking `server` on the person's behalf showed (see
+    /// [`Contacts`]); a URL refused before sending tells nothing about it.
+    pub fn note<T>(
+        &self,
+        server: &str,
+        at: crate::clock::Timestamp,
+        source: ContactSource,
+        result: &Result<T, UpstreamError>,
+    ) {
+        let (reachable, message) = match result {
+            Ok(_) | Err(UpstreamError::Rejected { .. }) => (true, None),
+            Err(UpstreamError::InvalidUrl(_)) => return,
+            Err(e @ (UpstreamError::Unreachable { .. } | UpstreamError::Timeout { .. })) => {
+                (false, Some(e.to_string()))
+            }
+            Err(e) => (true, Some(e.to_string())),
+        };
+        self.contacts.note(
+            server,
+            Contact {
+                at,
+                reachable,
+                message,
+                source,
+            },
+        );
+    }
+
+    /// The MCP endpoint of a Spor server (normalized REST base) when none
+    /// is given: hosted Spor's own, else `server/mcp`.
+    pub fn default_mcp_url(&self, server: &str) -> String {
+        match self.hosted.mcp_for(server) {
+            Some(mcp) => mcp.to_string(),
+            None => format!("{server}/mcp"),
+        }
     }
 
     async fn send(
@@ -265,7 +410,7 @@ impl Upstream {
             .bearer_auth(pat.expose())
             .send()
             .await
-            .map_err(|e| transport_error(url, &e))?;
+            .map_err(|e| transport_error(url, &e, self.timeout))?;
         let status = resp.status().as_u16();
         if resp.status().is_success() {
             return Ok(resp);
@@ -314,7 +459,10 @@ impl Upstream {
                 )))
             }
             Err(BodyError::Broken(e)) if e.is_timeout() => {
-                return Err(UpstreamError::Timeout { url })
+                return Err(UpstreamError::Timeout {
+                    url,
+                    secs: self.timeout.as_secs(),
+                })
             }
             Err(_) => {
                 return Err(UpstreamError::BadResponse(format!(
@@ -330,11 +478,12 @@ impl Upstream {
     /// Whether anything answers HTTP at `url` (any status counts); sends no
     /// token.
     pub async fn probe(&self, url: &str) -> Result<(), UpstreamError> {
-        match tokio::time::timeout(Duration::from_secs(5), self.http.get(url).send()).await {
+        match tokio::time::timeout(PROBE_TIMEOUT, self.http.get(url).send()).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(transport_error(url, &e)),
+            Ok(Err(e)) => Err(transport_error(url, &e, PROBE_TIMEOUT)),
             Err(_) => Err(UpstreamError::Timeout {
                 url: url.to_string(),
+                secs: PROBE_TIMEOUT.as_secs(),
             }),
         }
     }
@@ -495,5 +644,71 @@ mod tests {
         ] {
             assert!(normalize_server_url(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_wake_bound_leaves_room_for_a_cold_wake_and_takes_only_sane_overrides() {
+        assert!(DEFAULT_WAKE_TIMEOUT >= Duration::from_secs(75));
+        assert_eq!(wake_timeout(None), DEFAULT_WAKE_TIMEOUT);
+        assert_eq!(wake_timeout(Some(" 3 ")), Duration::from_secs(3));
+        for bad in ["", "0", "601", "-1", "1.5", "soon"] {
+            assert_eq!(wake_timeout(Some(bad)), DEFAULT_WAKE_TIMEOUT, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_hosted_stand_in_is_two_urls_a_pat_may_go_to() {
+        assert_eq!(hosted_stand_in(None).unwrap(), None);
+        assert_eq!(hosted_stand_in(Some("  ")).unwrap(), None);
+        assert_eq!(
+            hosted_stand_in(Some("http://127.0.0.1:9000/,http://localhost:9000/mcp")).unwrap(),
+            Some(HostedSpor {
+                rest: "http://127.0.0.1:9000".into(),
+                mcp: "http://localhost:9000/mcp".into(),
+            })
+        );
+        for bad in [
+            "http://127.0.0.1:9000",
+            "http://api.example,https://mcp.example/mcp",
+            "https://api.example,http://mcp.example/mcp",
+        ] {
+            assert!(
+                matches!(
+                    hosted_stand_in(Some(bad)),
+                    Err(UpstreamError::InvalidUrl(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_rows_are_read_with_or_without_the_person() {
+        let documented = r#"{"tokens":[{"hash_prefix":"ab12","person":"p_1","label":"laptop",
+            "name":"Ada","email":"ada@example.test","created":"2026-01-01T00:00:00Z",
+            "expires":null,"expired":false,"last_used":null}],"count":1}"#;
+        let list: TokenList = serde_json::from_str(documented).unwrap();
+        assert_eq!(list.tokens[0].hash_prefix, "ab12");
+        assert_eq!(list.tokens[0].person.as_deref(), Some("p_1"));
+        assert_eq!(list.tokens[0].email.as_deref(), Some("ada@example.test"));
+        let older = r#"{"tokens":[{"hash_prefix":"cd34","label":null,"org":"acme",
+            "created":"2026-01-01T00:00:00Z","expires":null,"expired":false,"last_used":null}],"count":1}"#;
+        let list: TokenList = serde_json::from_str(older).unwrap();
+        assert_eq!(list.tokens[0].hash_prefix, "cd34");
+        assert_eq!(list.tokens[0].person, None);
+        assert_eq!(list.tokens[0].name, None);
+    }
+
+    #[test]
+    fn only_hosted_spor_gets_another_mcp_host() {
+        let u = Upstream::with_timeout(Duration::from_secs(1));
+        assert_eq!(
+            u.default_mcp_url("https://api.sporhq.io"),
+            "https://mcp.sporhq.io/mcp"
+        );
+        assert_eq!(
+            u.default_mcp_url("https://spor.example.com"),
+            "https://spor.example.com/mcp"
+        );
     }
 }

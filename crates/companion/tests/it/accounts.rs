@@ -455,22 +455,41 @@ async fn the_page_adds_a_token_for_the_known_server_named_or_not() {
 }
 
 #[tokio::test]
-async fn with_no_server_known_the_page_asks_for_one_and_takes_it() {
+async fn with_no_server_known_the_page_offers_hosted_spor_and_takes_ones_own() {
     let h = Harness::start().await;
-    h.upstream.allow(PAT, "acme");
+    let own = FakeUpstream::start().await;
+    own.allow(PAT, "acme");
     let (id, csrf) = consent_request(&h).await;
     let page = h.get(&format!("/oauth/consent/{id}")).await;
+    // The harness plays hosted Spor with its fake upstream.
     assert!(
-        page.text
-            .contains("name=\"server_url\" type=\"url\" required"),
+        page.text.contains(&format!(
+            "Server: Hosted Spor <code>{}</code>",
+            h.upstream.url
+        )),
         "{}",
         page.text
     );
-    let r = paste_on_page(&h, &id, &csrf, Some(&h.upstream.url), PAT).await;
+    assert!(
+        page.text.contains(
+            "<details class=\"own-server\"><summary>My organization runs its own Spor server</summary>\
+             <label for=\"server_url\">Spor server URL</label>\
+             <input id=\"server_url\" name=\"server_url\" type=\"url\" placeholder"
+        ),
+        "{}",
+        page.text
+    );
+    let r = paste_on_page(&h, &id, &csrf, Some(&own.url), PAT).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
     let accounts = h.state.store.accounts().await.expect("accounts");
     assert_eq!(accounts.len(), 1);
-    assert_eq!(accounts[0].server, h.upstream.url);
+    assert_eq!(accounts[0].server, own.url);
+    assert_eq!(accounts[0].mcp_url, format!("{}/mcp", own.url));
+    assert!(
+        h.upstream.rest_calls().is_empty(),
+        "hosted Spor was not asked"
+    );
+    own.stop().await;
     h.stop().await;
 }
 

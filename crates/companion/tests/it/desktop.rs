@@ -21,6 +21,7 @@ use spor_companion::events::Event;
 use spor_companion::sensitive::Sensitive;
 use spor_companion::store::{AccountStatus, RejectReason};
 use spor_companion::tokens;
+use spor_companion::upstream::ContactSource;
 
 use crate::support::{
     assert_invalid_token, closed_port, Harness, Pkce, CLIENT_NAME, PAT, PAT_BETA, REDIRECT, START,
@@ -383,22 +384,6 @@ async fn add_account_refuses_text_that_is_not_a_pat_and_stores_nothing() {
         );
     }
     assert!(h.upstream.rest_calls().is_empty(), "nothing was sent");
-    assert_nothing_stored(&h).await;
-    h.stop().await;
-}
-
-#[tokio::test]
-async fn add_account_without_a_server_when_none_is_known_is_server_required() {
-    let h = Harness::start().await;
-    h.upstream.allow(PAT, "acme");
-    for server in [None, Some(""), Some("   ")] {
-        let err = assert_code(
-            desktop::add_account(&h.state, server, pat(PAT)).await,
-            "server_required",
-        );
-        assert_eq!(err.message, "Enter the Spor server URL.");
-    }
-    assert!(h.upstream.rest_calls().is_empty(), "the PAT was not sent");
     assert_nothing_stored(&h).await;
     h.stop().await;
 }
@@ -882,6 +867,8 @@ async fn check_upstreams_reports_a_server_that_takes_the_token_as_reachable() {
             server_host: h.upstream.url.trim_start_matches("http://").to_string(),
             reachable: true,
             message: None,
+            at: rfc3339(h.now()),
+            source: ContactSource::Check,
         }]
     );
     assert!(h.upstream.rest_calls().contains(&"GET /v1/me".to_string()));

@@ -950,9 +950,13 @@ async fn a_v1_me_body_that_never_ends_times_out_and_nothing_is_stored() {
     ])
     .await;
     let err = add_against(&h, &up.url, Duration::from_secs(1)).await;
+    assert_eq!(err.code(), "timeout");
     assert_eq!(
         err.to_string(),
-        format!("{}/v1/me did not answer in time", up.url)
+        format!(
+            "no answer from {}/v1/me within 1 s. A Spor graph that was asleep can take up to about a minute to wake up; nothing was stored, so try again",
+            up.url
+        )
     );
     gate.notify_waiters();
     h.stop().await;

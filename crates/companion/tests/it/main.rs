@@ -16,6 +16,7 @@ mod eras;
 mod faults;
 mod gateway;
 mod guard;
+mod hosted;
 mod limits;
 mod mcp;
 mod metadata;

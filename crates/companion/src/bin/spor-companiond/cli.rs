@@ -113,15 +113,14 @@ pub struct ConnectArgs {
 pub enum AccountCommand {
     /// Validate a personal access token with the server and store it.
     Add {
-        /// The Spor server's REST base URL, e.g. https://api.spor.example.
-        #[arg(
-            long,
-            value_name = "URL",
-            required_unless_present = "generic",
-            conflicts_with = "generic"
-        )]
+        /// Your organization's own Spor server (REST base URL, e.g.
+        /// https://spor.example.com) [default: the Spor server your accounts
+        /// already use, else hosted Spor, https://api.sporhq.io].
+        #[arg(long, value_name = "URL", conflicts_with = "generic")]
         server: Option<String>,
-        /// The MCP endpoint (default SERVER/mcp; required with --generic).
+        /// The MCP endpoint, if unusual [default: the one the server's
+        /// accounts already use; hosted Spor's own (https://mcp.sporhq.io/mcp);
+        /// else SERVER/mcp]. Required with --generic.
         #[arg(long, value_name = "URL", required_if_eq("generic", "true"))]
         mcp_url: Option<String>,
         /// Any MCP server that takes a bearer token (validated with an MCP initialize).

@@ -1,5 +1,6 @@
 //! What each subcommand does: open the state, call the core, print.
 
+use std::future::Future;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,7 @@ use spor_companion::sensitive::Sensitive;
 use spor_companion::service::{Companion, StartError};
 use spor_companion::state::AppState;
 use spor_companion::store::AccountKind;
+use spor_companion::upstream::{WAKE_NOTICE, WAKE_NOTICE_AFTER};
 use spor_wire::oauth::register::escape_name;
 
 use crate::cli::{AccountCommand, Args, Command, ConsentCommand, GrantsCommand, ServeArgs};
@@ -98,6 +100,19 @@ fn read_token_stdin() -> Result<Sensitive<String>> {
     Ok(Sensitive::new(token))
 }
 
+/// Waits for a token check, saying on standard error once it has taken
+/// `WAKE_NOTICE_AFTER` that the graph is waking up, so a long wait does not
+/// look like a hang.
+async fn with_wake_notice<T>(check: impl Future<Output = T>) -> T {
+    tokio::pin!(check);
+    tokio::select! {
+        done = &mut check => return done,
+        () = tokio::time::sleep(WAKE_NOTICE_AFTER) => {}
+    }
+    eprintln!("{WAKE_NOTICE} The first request after a quiet spell can take up to a minute.");
+    check.await
+}
+
 fn who(a: &spor_companion::store::Account) -> String {
     a.who().unwrap_or_else(|| "(unbound token)".into())
 }
@@ -118,10 +133,21 @@ async fn run_account(kind: SecretStoreKind, data_dir: PathBuf, cmd: AccountComma
                 (true, _, Some(url), Some(label)) => {
                     accounts::add_generic_account(&state, &url, &label, token).await?
                 }
-                (false, Some(server), url, _) => {
-                    accounts::add_spor_account(&state, &server, url.as_deref(), token).await?
+                (false, server, url, _) => {
+                    let server = match server {
+                        Some(s) => s,
+                        None => accounts::new_token_server(&state).await,
+                    };
+                    with_wake_notice(accounts::add_spor_account(
+                        &state,
+                        &server,
+                        url.as_deref(),
+                        token,
+                    ))
+                    .await?
                 }
-                _ => bail!("give --server URL, or --generic --mcp-url URL --label NAME"),
+                // clap requires --mcp-url and --label with --generic.
+                _ => bail!("give --generic --mcp-url URL --label NAME"),
             };
             for w in &added.warnings {
                 eprintln!("warning: {w}");
@@ -139,11 +165,12 @@ async fn run_account(kind: SecretStoreKind, data_dir: PathBuf, cmd: AccountComma
                 println!("Added account {}: {} ({}).", a.id, who(a), a.mcp_url);
             } else {
                 println!(
-                    "Added account {}: {} in org {} on {}.",
+                    "Added account {}: {} in org {} on {} (MCP: {}).",
                     a.id,
                     who(a),
                     a.org,
-                    a.server
+                    a.server,
+                    a.mcp_url
                 );
             }
             println!("The token is kept in the {}.", state.secrets.describe());
@@ -153,7 +180,7 @@ async fn run_account(kind: SecretStoreKind, data_dir: PathBuf, cmd: AccountComma
             if json {
                 println!("{}", serde_json::to_string_pretty(&accounts)?);
             } else if accounts.is_empty() {
-                println!("No accounts yet. Add one with: spor-companiond account add --server URL --token-stdin");
+                println!("No accounts yet. Add one with: spor-companiond account add --token-stdin (add --server URL for your organization's own Spor server)");
             } else {
                 println!(
                     "{:<18} {:<32} {:<14} {:<9} SERVER",

@@ -9,7 +9,11 @@
   var csrf = main.getAttribute("data-csrf");
   var url = "/oauth/consent/" + encodeURIComponent(id) + "/status?csrf=" + encodeURIComponent(csrf);
   var stopped = false;
-  document.addEventListener("submit", function () { stopped = true; });
+  document.addEventListener("submit", function (ev) {
+    stopped = true;
+    var form = ev.target;
+    if (form && form.classList && form.classList.contains("token-form")) checking(form);
+  });
   function poll() {
     if (stopped) return;
     fetch(url, { cache: "no-store", credentials: "omit" })
@@ -24,4 +28,16 @@
       .catch(function () { setTimeout(poll, 3000); });
   }
   setTimeout(poll, 1000);
+
+  // Checking a token can take up to a minute when the organization's graph
+  // was asleep: after two seconds say so, rather than look stuck.
+  function checking(form) {
+    var button = form.querySelector("button[type=submit]");
+    var note = form.querySelector(".wake");
+    if (button) button.textContent = "Checking…";
+    setTimeout(function () {
+      if (button) button.textContent = "Waking your Spor graph…";
+      if (note) note.hidden = false;
+    }, 2000);
+  }
 })();

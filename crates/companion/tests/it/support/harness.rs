@@ -15,6 +15,7 @@ use spor_companion::secrets::{MemoryStore, SecretStore};
 use spor_companion::server;
 use spor_companion::state::AppState;
 use spor_companion::store::Store;
+use spor_companion::upstream::{HostedSpor, Upstream};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
@@ -26,6 +27,15 @@ use super::upstream::FakeUpstream;
 pub const START: i64 = 1_800_000_000;
 /// How long the companion under test waits for upstream headers.
 pub const UPSTREAM_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The REST client of a harness: a token added for "hosted Spor" goes to
+/// the fake upstream at `url` (MCP at `url/mcp`), never to the internet.
+pub fn hosted_here(url: &str) -> Upstream {
+    Upstream::new().hosting(HostedSpor {
+        rest: url.to_string(),
+        mcp: format!("{url}/mcp"),
+    })
+}
 
 /// A running companion with its fake upstream.
 pub struct Harness {
@@ -93,11 +103,34 @@ impl Harness {
         .await
     }
 
+    /// Like [`Self::start`] with the REST client `client` makes from the
+    /// fake upstream's URL (its bound, and what it treats as hosted Spor).
+    pub async fn start_with_upstream_client(client: fn(&str) -> Upstream) -> Self {
+        Self::launch_with(
+            Limits::default(),
+            false,
+            ConsentMode::Browser,
+            Gateway::new(UPSTREAM_HEADER_TIMEOUT),
+            client,
+        )
+        .await
+    }
+
     async fn launch(
         limits: Limits,
         default_server: bool,
         consent_mode: ConsentMode,
         gateway: Gateway,
+    ) -> Self {
+        Self::launch_with(limits, default_server, consent_mode, gateway, hosted_here).await
+    }
+
+    async fn launch_with(
+        limits: Limits,
+        default_server: bool,
+        consent_mode: ConsentMode,
+        gateway: Gateway,
+        client: fn(&str) -> Upstream,
     ) -> Self {
         let upstream = FakeUpstream::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
@@ -116,6 +149,7 @@ impl Harness {
         );
         // Short, so a stalled upstream is given up on quickly.
         state.gateway = gateway;
+        state.upstream = client(&upstream.url);
         state.limits = limits;
         let listener = Loopback::bind("127.0.0.1:0".parse().expect("addr"))
             .await

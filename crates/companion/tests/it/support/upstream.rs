@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -68,6 +69,7 @@ struct UpstreamState {
     deleted: Arc<Mutex<Vec<String>>>,
     reject_mcp: Arc<AtomicBool>,
     mcp_mode: Arc<Mutex<McpMode>>,
+    rest_delay: Arc<Mutex<Duration>>,
 }
 
 /// How the fake upstream's `/mcp` behaves.
@@ -143,6 +145,9 @@ async fn up_me(State(s): State<UpstreamState>, headers: HeaderMap) -> Response {
         .lock()
         .expect("calls lock")
         .push("GET /v1/me".into());
+    // A graph waking up answers late, not never.
+    let delay = *s.rest_delay.lock().expect("delay lock");
+    tokio::time::sleep(delay).await;
     match s.identity(&headers) {
         Some((_, id)) => Json(json!({
             "person": "p_alice",
@@ -324,6 +329,11 @@ impl FakeUpstream {
     /// Stops the server through its shutdown future (bounded).
     pub async fn stop(self) {
         self.running.stop().await;
+    }
+
+    /// Makes `/v1/me` answer only after `delay` (a waking graph).
+    pub fn set_rest_delay(&self, delay: Duration) {
+        *self.state.rest_delay.lock().expect("delay lock") = delay;
     }
 
     /// Changes how `/mcp` behaves.
