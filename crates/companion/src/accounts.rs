@@ -259,9 +259,39 @@ pub async fn add_spor_account(
     mcp_url: Option<&str>,
     pat: Sensitive<String>,
 ) -> Result<Added, AccountError> {
+    validate_spor_account(state, server, mcp_url, pat)
+        .await?
+        .store(state)
+        .await
+}
+
+/// A Spor token the server has vouched for, not yet stored: the network
+/// wait and the keychain write are separate steps so a caller can say which
+/// one it is waiting for.
+pub struct ValidatedAccount {
+    new: NewAccount,
+    pat: Sensitive<String>,
+    warnings: Vec<String>,
+}
+
+/// Checks a pasted Spor token against its server (which may be waking up);
+/// stores nothing.
+pub async fn validate_spor_account(
+    state: &AppState,
+    server: &str,
+    mcp_url: Option<&str>,
+    pat: Sensitive<String>,
+) -> Result<ValidatedAccount, AccountError> {
     let pat = trimmed(pat);
     let (new, warnings) = validate_spor(state, server, mcp_url, &pat).await?;
-    store_validated(state, new, pat, warnings).await
+    Ok(ValidatedAccount { new, pat, warnings })
+}
+
+impl ValidatedAccount {
+    /// Stores the token in the secret store and the account row.
+    pub async fn store(self, state: &AppState) -> Result<Added, AccountError> {
+        store_validated(state, self.new, self.pat, self.warnings).await
+    }
 }
 
 /// Pasted text often carries a stray newline or space.

@@ -138,12 +138,16 @@ async fn run_account(kind: SecretStoreKind, data_dir: PathBuf, cmd: AccountComma
                         Some(s) => s,
                         None => accounts::new_token_server(&state).await,
                     };
-                    with_wake_notice(accounts::add_spor_account(
+                    // Only the server check can be a waking graph; a slow
+                    // keychain write afterwards has its own message.
+                    with_wake_notice(accounts::validate_spor_account(
                         &state,
                         &server,
                         url.as_deref(),
                         token,
                     ))
+                    .await?
+                    .store(&state)
                     .await?
                 }
                 // clap requires --mcp-url and --label with --generic.
