@@ -11,6 +11,7 @@
 //! - [`bearer`]: the `Authorization: Bearer` header of `/mcp` calls.
 //! - [`peek`]: the method and tool name of a JSON-RPC body, for the call log.
 //! - [`jsonrpc`]: JSON-RPC error responses and their codes.
+//! - [`mirror`]: MCP 2026-07-28's headers that mirror a request's body.
 //! - [`jsonc`]: a format-preserving editor for the JSON and JSONC config
 //!   files of MCP hosts (the companion's `connect`).
 //! - [`sensitive`]: a wrapper that keeps secrets out of logs, and comparing
@@ -20,6 +21,7 @@ pub mod bearer;
 pub mod host;
 pub mod jsonc;
 pub mod jsonrpc;
+pub mod mirror;
 pub mod oauth;
 pub mod peek;
 pub mod sensitive;

@@ -6,6 +6,8 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::mirror::name_field;
+
 /// The `_meta` key naming a modern (2026-07-28 and later) request's
 /// protocol version; legacy requests carry none.
 pub const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
@@ -17,9 +19,9 @@ pub struct Peek {
     pub method: String,
     /// The tool name of a `tools/call`, clipped for the log.
     pub tool: Option<String>,
-    /// What an `Mcp-Name` header mirrors: `params.name` of `tools/call` and
-    /// `prompts/get`, `params.uri` of `resources/read`. Whole (it is
-    /// compared with the header, never logged).
+    /// What an `Mcp-Name` header mirrors ([`crate::mirror::name_field`]):
+    /// e.g. `params.name` of `tools/call`, `params.uri` of `resources/read`.
+    /// Whole (it is compared with the header, never logged).
     pub name: Option<String>,
     /// `params._meta["io.modelcontextprotocol/protocolVersion"]`, whole:
     /// present exactly on modern requests.
@@ -42,6 +44,8 @@ struct Params<'a> {
     name: Option<&'a RawValue>,
     #[serde(borrow, default)]
     uri: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "taskId")]
+    task_id: Option<&'a RawValue>,
     #[serde(borrow, default, rename = "_meta")]
     meta: Option<&'a RawValue>,
 }
@@ -83,9 +87,10 @@ fn one(m: Message<'_>) -> Peek {
         .params
         .filter(|p| is_object(p))
         .and_then(|p| serde_json::from_str::<Params<'_>>(p.get()).ok());
-    let name = match (m.method.as_deref(), &params) {
-        (Some("tools/call" | "prompts/get"), Some(p)) => string(p.name),
-        (Some("resources/read"), Some(p)) => string(p.uri),
+    let name = match (m.method.as_deref().and_then(name_field), &params) {
+        (Some("name"), Some(p)) => string(p.name),
+        (Some("uri"), Some(p)) => string(p.uri),
+        (Some("taskId"), Some(p)) => string(p.task_id),
         _ => None,
     };
     let protocol_version = params

@@ -10,16 +10,15 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
+import { StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
 import { withDiagnostics } from '../lib/artifacts.mjs';
 import { launchBrowser } from '../lib/browser.mjs';
 import { startCallbackServer } from '../lib/callback.mjs';
-import { companionCli, grantsList, startCompanion, waitForActivity } from '../lib/companion.mjs';
+import { grantsList, waitForActivity } from '../lib/companion.mjs';
 import { consentInBrowser } from '../lib/consent.mjs';
-import { REPO_ROOT } from '../lib/paths.mjs';
-import { killAll, start } from '../lib/proc.mjs';
-import { removeTempDirs, tempDir } from '../lib/tmp.mjs';
+import { killAll } from '../lib/proc.mjs';
+import { removeTempDirs } from '../lib/tmp.mjs';
+import { MODERN, startV2World, textOf, until, v2Client } from '../lib/v2.mjs';
 
 const cleanups = [];
 after(async () => {
@@ -28,8 +27,6 @@ after(async () => {
   await removeTempDirs();
 });
 
-const FIXTURE = join(REPO_ROOT, 'tests/conformance/fixture/server.mjs');
-const MODERN = '2026-07-28';
 
 /** An OAuthClientProvider for the v2 SDK, in memory, as a host keeps one. */
 class Provider {
@@ -62,43 +59,14 @@ class Provider {
   }
 }
 
-/** A v2 client with elicitation (answered with `name`) and `mode` negotiation. */
-function v2Client(mode, elicited) {
-  const options = { capabilities: { elicitation: {} } };
-  if (mode) options.versionNegotiation = { mode };
-  const client = new Client({ name: 'e2e-sdk-v2', version: '0.0.0' }, options);
-  client.setRequestHandler('elicitation/create', async (req) => {
-    elicited.push(req.params.message);
-    return { action: 'accept', content: { name: 'Ada' } };
-  });
-  return client;
-}
-
-const textOf = (r) => (r.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('\n');
-
-/** Resolves once `predicate()` holds (polled), bounded. */
-async function until(predicate, what, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 test('TypeScript SDK v2 client ↔ companion ↔ TypeScript SDK v2 server: OAuth by the client, auto → 2026-07-28, pinned 2026-07-28, legacy; tools, progress, listen, input_required', { timeout: 180_000 }, async () => {
   let fixture;
+  let dataDir;
   let companion;
   let browser;
   await withDiagnostics('sdk_v2', { procs: () => [companion?.proc, fixture], page: () => browser?.page }, async () => {
     // --- a v2 server behind the companion, as a generic upstream with its own token.
-    const upstreamToken = `fixture-${randomBytes(16).toString('hex')}`;
-    fixture = await start(process.execPath, [FIXTURE, '--port', '0', '--token', upstreamToken], {
-      name: 'v2-server', ready: /listening on (http:\/\/127\.0\.0\.1:\d+\/mcp)/, readyStream: 'stdout', timeoutMs: 20_000,
-    });
-    const dataDir = await tempDir('spor-companion-');
-    const added = await companionCli(dataDir, ['account', 'add', '--generic', '--mcp-url', fixture.ready[1], '--label', 'v2 server', '--token-stdin'], { input: upstreamToken });
-    assert.equal(added.code, 0, `account add: ${added.stdout}\n${added.stderr}`);
-    companion = await startCompanion({ dataDir });
+    ({ fixture, dataDir, companion } = await startV2World());
     const url = new URL(companion.mcpUrl);
 
     // --- 1. the v2 client's own OAuth: 401 → discovery → registration → consent → finishAuth.

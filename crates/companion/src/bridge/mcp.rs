@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::Value;
+use spor_wire::mirror;
 use url::Url;
 
 use super::args::BridgeError;
@@ -71,9 +72,25 @@ impl Mcp {
         protocol: Option<&str>,
         body: impl Into<reqwest::Body>,
     ) -> reqwest::RequestBuilder {
+        self.post_mirrored(token, session, protocol, HeaderMap::new(), body)
+    }
+
+    /// A POST of one message with the headers that mirror its body
+    /// ([`mirrored_headers`]); a modern message's own protocol version
+    /// replaces the session's.
+    pub(super) fn post_mirrored(
+        &self,
+        token: &Sensitive<String>,
+        session: Option<&str>,
+        protocol: Option<&str>,
+        mirrored: HeaderMap,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::RequestBuilder {
+        let mut headers = self.headers(token, session, protocol);
+        headers.extend(mirrored);
         self.http
             .post(self.url.clone())
-            .headers(self.headers(token, session, protocol))
+            .headers(headers)
             .header(ACCEPT, "application/json, text/event-stream")
             .header(CONTENT_TYPE, "application/json")
             .body(body)
@@ -136,6 +153,34 @@ impl Mcp {
     }
 }
 
+/// The headers MCP 2026-07-28 asks a modern request to mirror from its
+/// body (a stdio host writes none): the protocol version, the method, the
+/// name it acts on, and the arguments its tool declares in `declared`.
+/// Empty for a legacy message.
+pub(super) fn mirrored_headers(msg: &Value, declared: &[mirror::ParamHeader]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    let standard = mirror::standard_headers(msg);
+    if standard.is_empty() {
+        return h;
+    }
+    for (name, value) in standard {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    if let Some(arguments) = msg.pointer("/params/arguments") {
+        for (name, value) in mirror::param_headers(declared, arguments) {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                h.insert(n, v);
+            }
+        }
+    }
+    h
+}
+
 /// The session a response assigned, if any.
 pub(super) fn session_id(resp: &reqwest::Response) -> Option<String> {
     resp.headers()
@@ -147,19 +192,50 @@ pub(super) fn session_id(resp: &reqwest::Response) -> Option<String> {
 /// A failed answer as text for the host, with the server's own reason when
 /// its body gives one.
 pub(super) async fn describe_failure(status: StatusCode, resp: reqwest::Response) -> String {
+    match failure(status, resp, None).await {
+        Failure::Answer(_) => format!("Spor Companion answered {status}"),
+        Failure::Text(t) => t,
+    }
+}
+
+/// What the host gets for a failed POST.
+pub(super) enum Failure {
+    /// The server's own JSON-RPC error for the request, as it sent it: its
+    /// code matters to the host (e.g. a protocol version the server does
+    /// not speak makes a 2026-07-28 host fall back to an older one).
+    Answer(Vec<u8>),
+    /// Why it failed, in words.
+    Text(String),
+}
+
+/// A failed answer for the host: the body itself when it is a JSON-RPC
+/// error answering request `id`, otherwise text with the server's reason.
+pub(super) async fn failure(
+    status: StatusCode,
+    resp: reqwest::Response,
+    id: Option<&Value>,
+) -> Failure {
     let mut resp = resp;
-    let buf = read_prefix(&mut resp, 4096, |_| false)
+    let buf = read_prefix(&mut resp, 64 * 1024, |_| false)
         .await
         .unwrap_or_default();
     let json: Value = serde_json::from_slice(&buf).unwrap_or(Value::Null);
+    let answers = id.is_some_and(|id| json.get("id") == Some(id))
+        && json.get("jsonrpc").is_some()
+        && json.pointer("/error/code").is_some_and(Value::is_i64);
+    if answers {
+        if let Ok(line) = serde_json::to_vec(&json) {
+            return Failure::Answer(line);
+        }
+    }
     let detail = json
         .pointer("/error/message")
         .or_else(|| json.get("error_description"))
         .or_else(|| json.get("error"))
         .and_then(Value::as_str)
         .map(|s| s.chars().take(300).collect::<String>());
-    match detail {
+    Failure::Text(match detail {
         Some(d) => format!("Spor Companion answered {status}: {d}"),
         None => format!("Spor Companion answered {status}"),
-    }
+    })
 }

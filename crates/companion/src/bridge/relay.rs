@@ -4,6 +4,7 @@
 //! JSON-RPC error that says why not. Stops when stdin closes, the host
 //! stops reading, or a signal arrives, letting in-flight messages drain.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,13 +14,14 @@ use serde_json::Value;
 use tokio::io::AsyncBufRead;
 use tokio::sync::{mpsc, watch, Mutex, OnceCell};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use spor_wire::jsonrpc;
+use spor_wire::{jsonrpc, mirror};
 
 use super::args::{BridgeArgs, BridgeError};
 use super::forward;
-use super::mcp::{describe_failure, session_id, Mcp};
+use super::mcp::{failure, mirrored_headers, session_id, Failure, Mcp};
 use super::oauth::{self, AuthError, ClientSettings, OAuthClient};
 use super::session::{self, Session};
 use super::stdio::{read_line, spawn_writer, Host, Out, DRAIN, MAX_MESSAGE};
@@ -43,6 +45,13 @@ pub(super) struct Relay {
     session: Arc<Mutex<Session>>,
     host: Host,
     stopping: watch::Sender<bool>,
+    /// The `Mcp-Param-*` declarations of each tool, learnt from the
+    /// `tools/list` answers the host receives.
+    tool_params: std::sync::Mutex<HashMap<String, Vec<mirror::ParamHeader>>>,
+    /// Modern requests still in flight, by JSON id: the host cancels one
+    /// (`notifications/cancelled`, its only way on stdio) and the bridge
+    /// closes its POST, which is how 2026-07-28 cancels over HTTP.
+    in_flight: std::sync::Mutex<HashMap<String, CancellationToken>>,
 }
 
 /// What a POST came back with.
@@ -51,6 +60,11 @@ enum Reply {
     Unauthorized(Option<String>),
     NoSession,
     Failed(String),
+}
+
+/// The key of a request id in [`Relay::in_flight`].
+fn id_key(id: &Value) -> String {
+    id.to_string()
 }
 
 fn lock_path(data_dir: &Path, key: &str) -> PathBuf {
@@ -66,9 +80,15 @@ fn error_response(id: &Value, code: i64, message: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-/// The host's display name from an `initialize` request.
+/// The host's display name from an `initialize` request, or from the
+/// client info a 2026-07-28 request carries in its `_meta`.
 fn host_name(init: &Value) -> Option<String> {
-    let info = init.get("params")?.get("clientInfo")?;
+    let params = init.get("params")?;
+    let info = params.get("clientInfo").or_else(|| {
+        params
+            .get("_meta")?
+            .get("io.modelcontextprotocol/clientInfo")
+    })?;
     let name = info
         .get("title")
         .and_then(Value::as_str)
@@ -104,6 +124,8 @@ impl Relay {
             session: Arc::new(Mutex::new(Session::default())),
             host,
             stopping,
+            tool_params: std::sync::Mutex::default(),
+            in_flight: std::sync::Mutex::default(),
         });
         Ok((relay, out_rx))
     }
@@ -162,7 +184,22 @@ impl Relay {
                 }
             } else {
                 while tasks.try_join_next().is_some() {}
-                tasks.spawn(self.clone().relay(line, msg));
+                self.cancel_if_asked(&msg);
+                let cancel = self.track(&msg);
+                let relay = self.clone();
+                tasks.spawn(async move {
+                    let id = msg.get("id").cloned();
+                    match cancel {
+                        Some(cancel) => {
+                            tokio::select! {
+                                () = relay.clone().relay(line, msg) => {}
+                                () = cancel.cancelled() => {}
+                            }
+                            relay.untrack(id.as_ref());
+                        }
+                        None => relay.relay(line, msg).await,
+                    }
+                });
             }
         }
         let _ = self.stopping.send(true);
@@ -173,6 +210,70 @@ impl Relay {
         self.host.end().await;
         let _ = tokio::time::timeout(DRAIN, writer).await;
         Ok(())
+    }
+
+    /// Starts tracking a modern request, so the host can cancel it.
+    fn track(&self, msg: &Value) -> Option<CancellationToken> {
+        let id = msg.get("id")?;
+        msg.get("method")?;
+        mirror::protocol_version(msg)?;
+        let token = CancellationToken::new();
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        in_flight.insert(id_key(id), token.clone());
+        Some(token)
+    }
+
+    fn untrack(&self, id: Option<&Value>) {
+        if let Some(id) = id {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            in_flight.remove(&id_key(id));
+        }
+    }
+
+    /// Closes the POST of a modern request the host cancels. The
+    /// notification itself still travels (a legacy server acts on it; a
+    /// modern one ignores a cancellation it cannot place).
+    fn cancel_if_asked(&self, msg: &Value) {
+        if msg.get("method").and_then(Value::as_str) != Some("notifications/cancelled") {
+            return;
+        }
+        let Some(id) = msg.pointer("/params/requestId") else {
+            return;
+        };
+        let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(token) = in_flight.get(&id_key(id)) {
+            tracing::debug!("the host cancelled a request; closing its stream");
+            token.cancel();
+        }
+    }
+
+    /// Remembers the parameter headers of each tool in a `tools/list`
+    /// answer (a later page adds to, never clears, what earlier ones said).
+    fn learn_tools(&self, answer: &Value) {
+        let Some(tools) = answer.pointer("/result/tools").and_then(Value::as_array) else {
+            return;
+        };
+        let mut known = self.tool_params.lock().unwrap_or_else(|e| e.into_inner());
+        for tool in tools {
+            let Some(name) = tool.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let declared = tool
+                .get("inputSchema")
+                .and_then(mirror::param_declarations)
+                .unwrap_or_default();
+            known.insert(name.to_string(), declared);
+        }
+    }
+
+    /// The headers a host message mirrors, with what is known of its tool.
+    fn mirrored(&self, msg: &Value) -> reqwest::header::HeaderMap {
+        let tool = (msg.get("method").and_then(Value::as_str) == Some("tools/call"))
+            .then(|| msg.pointer("/params/name").and_then(Value::as_str))
+            .flatten();
+        let known = self.tool_params.lock().unwrap_or_else(|e| e.into_inner());
+        let declared = tool.and_then(|t| known.get(t)).map(Vec::as_slice);
+        mirrored_headers(msg, declared.unwrap_or_default())
     }
 
     async fn auth(&self, init: Option<&Value>) -> Result<Arc<OAuthClient>, AuthError> {
@@ -251,7 +352,10 @@ impl Relay {
             } else {
                 self.session.lock().await.id.clone()
             };
-            match self.post(&body, &token, sid.as_deref(), is_init).await {
+            match self
+                .post(&body, &msg, &token, sid.as_deref(), is_init)
+                .await
+            {
                 Reply::Done => return,
                 Reply::Unauthorized(h) if !renewed => {
                     renewed = true;
@@ -283,14 +387,19 @@ impl Relay {
     async fn post(
         self: &Arc<Self>,
         body: &[u8],
+        msg: &Value,
         token: &Sensitive<String>,
         session: Option<&str>,
         is_init: bool,
     ) -> Reply {
         let protocol = self.session.lock().await.protocol.clone();
-        let request = self
-            .mcp
-            .post(token, session, protocol.as_deref(), body.to_vec());
+        let request = self.mcp.post_mirrored(
+            token,
+            session,
+            protocol.as_deref(),
+            self.mirrored(msg),
+            body.to_vec(),
+        );
         let resp = match self.mcp.send(request).await {
             Ok(r) => r,
             Err(why) => return Reply::Failed(why),
@@ -306,14 +415,26 @@ impl Relay {
             }
             StatusCode::NOT_FOUND if session.is_some() => return Reply::NoSession,
             s if s.is_success() => {}
-            s => return Reply::Failed(describe_failure(s, resp).await),
+            s => {
+                return match failure(s, resp, msg.get("id")).await {
+                    Failure::Answer(line) => {
+                        self.host.emit(line).await;
+                        Reply::Done
+                    }
+                    Failure::Text(why) => Reply::Failed(why),
+                }
+            }
         }
         if is_init {
             let sid = session_id(&resp);
             let mut s = self.session.lock().await;
             s.id = sid;
         }
+        let lists_tools = msg.get("method").and_then(Value::as_str) == Some("tools/list");
         let on_message = |v: &Value| {
+            if lists_tools {
+                self.learn_tools(v);
+            }
             if is_init {
                 if let Some(p) = v.pointer("/result/protocolVersion").and_then(Value::as_str) {
                     return Some(p.to_string());

@@ -11,7 +11,7 @@
 //! names; the gateway does not keep schemas, so it forwards them unchecked.
 
 use axum::http::HeaderMap;
-use base64::Engine;
+use spor_wire::mirror::{decode, name_field};
 use spor_wire::peek::Peek;
 
 use crate::store::{Era, HeaderCheck};
@@ -54,10 +54,7 @@ pub(super) fn check(headers: &HeaderMap, call: &Peek) -> Option<HeaderCheck> {
         Sent::Absent => None,
     });
 
-    let names_something = matches!(
-        call.method.as_str(),
-        "tools/call" | "resources/read" | "prompts/get"
-    );
+    let names_something = name_field(&call.method).is_some();
     verdicts.push(match (one(headers, "mcp-name"), &call.name) {
         (Sent::Value(header), Some(body)) => {
             agree(decode(header).as_deref() == Some(body.as_str()))
@@ -111,22 +108,6 @@ fn one<'h>(headers: &'h HeaderMap, name: &str) -> Sent<'h> {
     }
 }
 
-/// A header value as the body spells it: the `=?base64?…?=` sentinel
-/// (2026-07-28 "Value Encoding", for values that are not plain ASCII)
-/// decoded; `None` when the sentinel holds no valid Base64 of UTF-8.
-fn decode(value: &str) -> Option<String> {
-    match value
-        .strip_prefix("=?base64?")
-        .and_then(|v| v.strip_suffix("?="))
-    {
-        Some(encoded) => base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok()),
-        None => Some(value.to_string()),
-    }
-}
-
 /// Whether a protocol version is a dated revision from 2026-07-28 on.
 fn is_modern_version(v: &str) -> bool {
     let dated = v.len() == FIRST_MODERN.len()
@@ -144,6 +125,7 @@ fn is_modern_version(v: &str) -> bool {
 mod tests {
     use super::*;
     use axum::http::{HeaderName, HeaderValue};
+    use base64::Engine;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut m = HeaderMap::new();
