@@ -2,8 +2,10 @@
 //! companion's handlers run before they look anything up or store anything.
 
 pub mod authorize;
+pub mod client_metadata;
 pub mod error;
 pub mod pkce;
+pub mod public_address;
 pub mod redirect_uri;
 pub mod register;
 pub mod token;

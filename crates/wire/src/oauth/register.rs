@@ -9,9 +9,9 @@ use super::{check_scope, OAuthError};
 /// Largest registration body accepted.
 pub const MAX_BODY: usize = 16 * 1024;
 /// Most redirect URIs one client may register.
-const MAX_REDIRECT_URIS: usize = 10;
+pub(super) const MAX_REDIRECT_URIS: usize = 10;
 /// Longest client name kept.
-const MAX_NAME: usize = 100;
+pub(super) const MAX_NAME: usize = 100;
 
 fn metadata_error(msg: impl Into<String>) -> OAuthError {
     OAuthError::InvalidClientMetadata(msg.into())
@@ -93,7 +93,7 @@ pub fn escape_name(name: &str) -> String {
 
 /// Checks a client name as sent (before trimming, so a trailing newline is
 /// refused too); the refusal names the first offending character.
-fn check_name_characters(name: &str) -> Result<(), OAuthError> {
+pub(super) fn check_name_characters(name: &str) -> Result<(), OAuthError> {
     match name.chars().find_map(|c| NameFault::of(c).map(|f| (c, f))) {
         Some((c, fault)) => Err(metadata_error(format!(
             "client_name contains {} (U+{:04X})",
@@ -105,7 +105,7 @@ fn check_name_characters(name: &str) -> Result<(), OAuthError> {
 }
 
 /// Checks an optional array-of-strings field against allowed values.
-fn check_list(
+pub(super) fn check_list(
     body: &Value,
     field: &str,
     allowed: &[&str],
