@@ -8,6 +8,7 @@ mod authorize;
 mod consent_page;
 mod error;
 mod metadata;
+pub mod public_resolver;
 mod register;
 mod revoke;
 mod token;
