@@ -181,7 +181,9 @@ function render() {
   scroll.appendChild(h('p', { class: 'consent-lead' },
     h('strong', { class: 'client-name', title: name }, h('bdi', { text: name })),
     ' ',
-    h('span', { class: 'tag', title: 'Assistants choose their own names; Spor Companion cannot verify them.', text: 'name as stated by the app' }),
+    v.verifiedBy
+      ? h('span', { id: 'consent-verified', class: 'tag verified', title: `The assistant's name comes from a document served by ${v.verifiedBy}.`, text: `verified by ${v.verifiedBy}` })
+      : h('span', { class: 'tag', title: 'Assistants choose their own names; Spor Companion cannot verify them.', text: 'name as stated by the app' }),
     ' wants to use your Spor account.'));
 
   const who = v.requester || {};

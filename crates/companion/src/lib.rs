@@ -9,6 +9,8 @@
 //! - [`oauth`]: the OAuth 2.1 authorization server (metadata, registration,
 //!   authorize + consent page, token, revoke, PKCE, redirect-URI rules).
 //! - [`consent`]: pending authorization requests and their approve/deny.
+//! - [`client_documents`]: the metadata documents that name CIMD clients,
+//!   fetched from public addresses only and kept while fresh.
 //! - [`gateway`]: `/mcp` — bearer check and forwarding to the upstream.
 //! - [`upstream`]: the Spor REST client and which server URLs are allowed.
 //! - [`grants`]: disconnecting an assistant, reading its activity.
@@ -31,6 +33,7 @@
 
 pub mod accounts;
 pub mod bridge;
+pub mod client_documents;
 pub mod clock;
 pub mod config;
 pub mod connect;

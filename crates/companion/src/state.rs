@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::client_documents::ClientDocuments;
 use crate::clock::{Clock, Timestamp};
 use crate::config::{Config, Limits, DATABASE_NAME};
 use crate::consent::pending::Consent;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Recent rejected PAT pastes (for the paste limit).
     pub pastes: PasteLimiter,
+    /// Client ID Metadata Documents, fetched and kept.
+    pub client_documents: ClientDocuments,
 }
 
 impl std::fmt::Debug for AppState {
@@ -63,6 +66,7 @@ impl AppState {
             gateway: Gateway::default(),
             limits: Limits::default(),
             pastes: PasteLimiter::default(),
+            client_documents: ClientDocuments::new(),
         }
     }
 

@@ -49,6 +49,9 @@ pub struct PendingRequest {
     pub csrf: Sensitive<String>,
     /// The programs behind the request, as the OS tells.
     pub requester: Requester,
+    /// The host whose metadata document names the client (CIMD); `None`
+    /// when the name is the client's own claim.
+    pub verified_by: Option<String>,
 }
 
 /// A pending request as lists show it (no secrets).
@@ -66,6 +69,8 @@ pub struct PendingSummary {
     pub created_at: Timestamp,
     /// The programs behind it, as the OS tells.
     pub requester: Requester,
+    /// The host that vouches for the name, if any.
+    pub verified_by: Option<String>,
 }
 
 /// Where a decided request sends the browser.
@@ -167,6 +172,7 @@ impl Consent {
                     redirect_host: r.redirect_host.clone(),
                     created_at: r.created_at,
                     requester: r.requester.clone(),
+                    verified_by: r.verified_by.clone(),
                 }),
                 _ => None,
             })

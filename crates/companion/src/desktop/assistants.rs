@@ -47,8 +47,10 @@ impl From<CallRecord> for ActivityView {
 pub struct AssistantView {
     /// Grant id.
     pub id: String,
-    /// Self-declared client name.
+    /// The client's name: its own claim, or its metadata document's.
     pub name: String,
+    /// The host that vouches for the name (CIMD), if any.
+    pub verified_by: Option<String>,
     /// The account it acts as.
     pub account_id: Option<String>,
     /// That account's label.
@@ -79,6 +81,7 @@ pub(super) async fn assistant_views(
         assistants.push(AssistantView {
             id: g.id.clone(),
             name: g.client_name.clone(),
+            verified_by: g.verified_by.clone(),
             account_id: g.account_id.clone(),
             account_label: account.map(label_of),
             org: g.org.clone(),

@@ -97,6 +97,8 @@ pub struct ConsentView {
     pub needs_token: bool,
     /// The programs behind the request, as the OS tells.
     pub requester: RequesterView,
+    /// The host that vouches for the client's name (CIMD), if any.
+    pub verified_by: Option<String>,
 }
 
 /// The programs behind a request, in the words the window shows.
@@ -139,6 +141,7 @@ pub async fn consent_view(state: &AppState, id: &str) -> Result<ConsentView, Des
         requester: RequesterView::from(&request.requester),
         id: request.id,
         client_name: request.client_name,
+        verified_by: request.verified_by,
         redirect_host: request.redirect_host,
         expires_at: rfc3339(request.created_at + PENDING_TTL),
         options,

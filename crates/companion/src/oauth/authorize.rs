@@ -11,6 +11,7 @@ use axum::{Extension, Form, Json};
 use serde::Deserialize;
 
 use spor_wire::oauth::authorize::{check_request, client_redirect, select_redirect};
+use spor_wire::oauth::client_metadata::{is_document_url, verifying_host};
 use spor_wire::oauth::{param, parse_params};
 
 use super::consent_page::{self, PageError, PageModel};
@@ -20,6 +21,7 @@ use crate::consent::{self, requester, ConsentError, PendingRequest};
 use crate::host::LocalHost;
 use crate::sensitive::{Abbreviated, Sensitive};
 use crate::state::AppState;
+use crate::store::Client;
 use crate::tokens;
 
 /// Longest authorization query we read.
@@ -63,17 +65,24 @@ pub async fn authorize(
             "The authorization request has no client_id.",
         );
     };
-    let client = match state.store.client(client_id.to_string()).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return shown_error(
-                StatusCode::BAD_REQUEST,
-                "This assistant is not registered with Spor Companion (unknown client_id). Ask it to connect again.",
-            )
+    let client = if is_document_url(client_id) {
+        match document_client(&state, client_id).await {
+            Ok(c) => c,
+            Err(page) => return page,
         }
-        Err(e) => {
-            tracing::error!(error = %e, "storage failure");
-            return shown_error(StatusCode::INTERNAL_SERVER_ERROR, "Spor Companion could not read its database.");
+    } else {
+        match state.store.client(client_id.to_string()).await {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return shown_error(
+                    StatusCode::BAD_REQUEST,
+                    "This assistant is not registered with Spor Companion (unknown client_id). Ask it to connect again.",
+                )
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storage failure");
+                return shown_error(StatusCode::INTERNAL_SERVER_ERROR, "Spor Companion could not read its database.");
+            }
         }
     };
     let (redirect_uri, redirect) = match select_redirect(&client.redirect_uris, get("redirect_uri"))
@@ -99,6 +108,12 @@ pub async fn authorize(
         Err((code, description)) => return fail(code, &description),
     };
 
+    if is_document_url(&client.id) {
+        // Stored only now that the whole request holds up.
+        if let Err(page) = store_document_client(&state, &client).await {
+            return page;
+        }
+    }
     let requester = requester::inspect(client.registered_by.clone(), &redirect_uri).await;
     let now = state.now();
     let request = PendingRequest {
@@ -116,6 +131,7 @@ pub async fn authorize(
         created_at: now,
         csrf: Sensitive::new(tokens::random_b64(24)),
         requester,
+        verified_by: verifying_host(&client.id),
     };
     let id = request.id.clone();
     // The id gives the consent page and its CSRF token, so it stays out of
@@ -128,6 +144,61 @@ pub async fn authorize(
     tracing::debug!(request = %Abbreviated(&id), "consent request created");
     state.consent.submit(request, now);
     Redirect::to(&format!("/oauth/consent/{id}")).into_response()
+}
+
+/// The client a metadata document URL names: its document fetched (or
+/// still fresh) and checked, not stored yet. A document that cannot be used
+/// gets a page naming the URL and why.
+async fn document_client(state: &AppState, url: &str) -> Result<Client, Response> {
+    let document = match state.client_documents.get(url, state.now()).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(
+                code = e.code(),
+                "a client's metadata document was refused: {e}"
+            );
+            return Err(consent_page::refusal_page(
+                StatusCode::BAD_REQUEST,
+                e.code(),
+                &format!(
+                    "Spor Companion could not verify this assistant. Its metadata document at {url} cannot be used: {e}."
+                ),
+            ));
+        }
+    };
+    Ok(Client {
+        id: url.to_string(),
+        name: document.name,
+        redirect_uris: document.redirect_uris,
+        created_at: state.now(),
+        // No program registers a document client; the consent still
+        // names who listens on its redirect port.
+        registered_by: None,
+        application_type: None,
+    })
+}
+
+/// Stores a document client under its URL, so one client stands for every
+/// installation of it, or brings it up to date with its document.
+async fn store_document_client(state: &AppState, client: &Client) -> Result<(), Response> {
+    match state
+        .store
+        .upsert_document_client(client.clone(), state.limits.max_clients)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(shown_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many assistants are connected to Spor Companion; disconnect one first.",
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "storage failure");
+            Err(shown_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Spor Companion could not write its database.",
+            ))
+        }
+    }
 }
 
 async fn render(

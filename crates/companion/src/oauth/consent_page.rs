@@ -239,6 +239,18 @@ fn token_form(m: &PageModel<'_>, open: bool) -> String {
     }
 }
 
+/// Whether anyone vouches for the client's name: the host serving its
+/// metadata document, or nobody.
+fn name_tag(verified_by: Option<&str>) -> String {
+    match verified_by {
+        Some(host) => format!(
+            "<span class=\"tag verified\" id=\"consent-verified\" title=\"The assistant's name comes from a document served by {h}.\">verified by {h}</span>",
+            h = esc(host)
+        ),
+        None => "<span class=\"tag\">name as stated by the app</span>".into(),
+    }
+}
+
 /// The consent page for a pending request.
 pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
     let r = m.request;
@@ -247,10 +259,11 @@ pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
     let mut inner = format!(
         "<h1>Connect an assistant</h1>\
          <p class=\"lead\"><strong class=\"client-name\"><bdi>{name}</bdi></strong> \
-         <span class=\"tag\">name as stated by the app</span> wants to use your Spor account.</p>\
+         {tag} wants to use your Spor account.</p>\
          <dl class=\"facts\">{program}<dt>Returns to</dt><dd><code>{host}</code>{listener}</dd>\
          <dt>Access</dt><dd>Read and write your team graph through Spor's tools, as you.</dd></dl>{warnings}",
         name = esc(&r.client_name),
+        tag = name_tag(r.verified_by.as_deref()),
         host = esc(&r.redirect_host),
         program = program_fact(&r.requester),
         listener = listener_fact(&r.requester),

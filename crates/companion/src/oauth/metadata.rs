@@ -45,6 +45,8 @@ pub async fn authorization_server(Extension(host): Extension<LocalHost>) -> impl
             // challenges name what the resource needs (SEP-2207).
             "scopes_supported": SCOPES_OFFERED,
             "authorization_response_iss_parameter_supported": true,
+            // A client_id may be the https URL of its metadata document.
+            "client_id_metadata_document_supported": true,
         })),
     )
 }

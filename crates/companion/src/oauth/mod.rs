@@ -8,7 +8,6 @@ mod authorize;
 mod consent_page;
 mod error;
 mod metadata;
-pub mod public_resolver;
 mod register;
 mod revoke;
 mod token;

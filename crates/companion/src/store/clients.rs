@@ -114,6 +114,58 @@ impl Store {
         .await
     }
 
+    /// Stores a client named by its metadata document (keyed by the URL),
+    /// or brings an existing one up to date with what the document now
+    /// says; a new one makes room like [`Store::insert_client`]. Returns
+    /// `false`, storing nothing, when every stored client is in use.
+    pub async fn upsert_document_client(
+        &self,
+        client: Client,
+        max: usize,
+    ) -> Result<bool, StoreError> {
+        let known = self.client(client.id.clone()).await?;
+        let Some(known) = known else {
+            return self.insert_client(client, max).await;
+        };
+        if known.name == client.name && known.redirect_uris == client.redirect_uris {
+            return Ok(true);
+        }
+        let again = client.clone();
+        let updated = self
+            .call(move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let changed = tx.execute(
+                    "UPDATE clients SET name = ?2, redirect_uris = ?3 WHERE id = ?1",
+                    params![
+                        client.id,
+                        client.name,
+                        serde_json::Value::from(client.redirect_uris.clone()).to_string(),
+                    ],
+                )?;
+                if changed == 0 {
+                    return Ok(false);
+                }
+                record(
+                    &tx,
+                    client.created_at,
+                    "client.document_changed",
+                    Subject {
+                        client: Some(&client.id),
+                        ..Subject::default()
+                    },
+                    Some(serde_json::json!({ "name": client.name })),
+                )?;
+                tx.commit()?;
+                Ok(true)
+            })
+            .await?;
+        if updated {
+            return Ok(true);
+        }
+        // Swept as idle in between: store it afresh.
+        self.insert_client(again, max).await
+    }
+
     /// Looks a client up by id.
     pub async fn client(&self, id: String) -> Result<Option<Client>, StoreError> {
         self.call(move |c| {

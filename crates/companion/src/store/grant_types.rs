@@ -147,8 +147,10 @@ pub struct GrantSummary {
     pub id: String,
     /// Client id.
     pub client_id: String,
-    /// Self-declared client name.
+    /// The client's name: its own claim, or its metadata document's.
     pub client_name: String,
+    /// The host whose metadata document names the client (CIMD), if any.
+    pub verified_by: Option<String>,
     /// Account id, if the account still exists.
     pub account_id: Option<String>,
     /// Organization of that account.

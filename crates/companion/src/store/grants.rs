@@ -3,6 +3,7 @@
 //! operations take and return is in `grant_types`.
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use spor_wire::oauth::client_metadata::verifying_host;
 
 use super::audit::{record, Subject};
 use super::db::{mark_of, Store, StoreError};
@@ -404,9 +405,11 @@ impl Store {
                  ORDER BY g.created_at DESC, g.id",
             )?;
             let rows = stmt.query_map([include_revoked], |r| {
+                let client_id: String = r.get(1)?;
                 Ok(GrantSummary {
                     id: r.get(0)?,
-                    client_id: r.get(1)?,
+                    verified_by: verifying_host(&client_id),
+                    client_id,
                     client_name: r.get(2)?,
                     account_id: r.get(3)?,
                     org: r.get(4)?,

@@ -8,6 +8,7 @@ mod architecture;
 mod attacks;
 mod authorize;
 mod bridge;
+mod cimd;
 mod connect;
 mod consent;
 mod control;

@@ -81,6 +81,7 @@ async fn authorization_server_metadata_lists_every_contract_field_for_the_host_t
                 "revocation_endpoint_auth_methods_supported": ["none"],
                 "scopes_supported": ["mcp", "offline_access"],
                 "authorization_response_iss_parameter_supported": true,
+                "client_id_metadata_document_supported": true,
             }),
             "{host}"
         );

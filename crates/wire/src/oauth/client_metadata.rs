@@ -222,6 +222,16 @@ pub fn check_document(client_id: &str, bytes: &[u8]) -> Result<ClientDocument, D
     })
 }
 
+/// The host that vouches for a client: the host of its `client_id` when
+/// that is a metadata document URL (only such clients are ever stored under
+/// one); `None` for a registered client, whose name is its own claim.
+pub fn verifying_host(client_id: &str) -> Option<String> {
+    if !is_document_url(client_id) {
+        return None;
+    }
+    Url::parse(client_id).ok()?.host_str().map(str::to_string)
+}
+
 /// How long a document may be kept, in seconds, from its `Cache-Control`
 /// header: `no-store` and `no-cache` mean not at all, `max-age` is honoured
 /// up to [`MAX_CACHE_SECS`], and without either [`DEFAULT_CACHE_SECS`].

@@ -113,6 +113,14 @@ async fn with_wake_notice<T>(check: impl Future<Output = T>) -> T {
     check.await
 }
 
+/// Who vouches for an assistant's name, as lists say it.
+fn name_source(verified_by: Option<&str>) -> String {
+    match verified_by {
+        Some(host) => format!("verified by {}", isolated(host)),
+        None => "name as stated by the app".into(),
+    }
+}
+
 fn who(a: &spor_companion::store::Account) -> String {
     a.who().unwrap_or_else(|| "(unbound token)".into())
 }
@@ -278,9 +286,10 @@ async fn run_consent(data_dir: PathBuf, cmd: ConsentCommand) -> Result<()> {
             .await?;
             for r in rows.unwrap_or_default() {
                 println!(
-                    "{}  {} (name as stated by the app) → {}  since {}",
+                    "{}  {} ({}) → {}  since {}",
                     r["id"].as_str().unwrap_or_default(),
                     isolated(r["client_name"].as_str().unwrap_or_default()),
+                    name_source(r["verified_by"].as_str()),
                     r["redirect_host"].as_str().unwrap_or_default(),
                     rfc3339(r["created_at"].as_i64().unwrap_or_default())
                 );
@@ -339,6 +348,10 @@ async fn run_grants(data_dir: PathBuf, cmd: GrantsCommand) -> Result<()> {
                     .map(rfc3339)
                     .unwrap_or_else(|| "never".into());
                 let name = isolated(g["client_name"].as_str().unwrap_or_default());
+                let name = match g["verified_by"].as_str() {
+                    Some(_) => format!("{name} ({})", name_source(g["verified_by"].as_str())),
+                    None => name,
+                };
                 let name = match g["revoked_at"].as_i64() {
                     Some(_) => format!("{name} (disconnected)"),
                     None => name,

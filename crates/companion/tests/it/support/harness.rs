@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use spor_companion::client_documents::ClientDocuments;
 use spor_companion::clock::FakeClock;
 use spor_companion::config::{Config, ConsentMode, Limits};
 use spor_companion::gateway::Gateway;
@@ -116,6 +117,21 @@ impl Harness {
         .await
     }
 
+    /// Like [`Self::start`] with another fetcher of client metadata
+    /// documents (one that reaches a local document server).
+    pub async fn start_with_client_documents(documents: ClientDocuments) -> Self {
+        let mut h = Self::launch_unstarted(
+            Limits::default(),
+            false,
+            ConsentMode::Browser,
+            Gateway::new(UPSTREAM_HEADER_TIMEOUT),
+            hosted_here,
+        )
+        .await;
+        h.state.client_documents = documents;
+        h.serve().await
+    }
+
     async fn launch(
         limits: Limits,
         default_server: bool,
@@ -132,6 +148,19 @@ impl Harness {
         gateway: Gateway,
         client: fn(&str) -> Upstream,
     ) -> Self {
+        Self::launch_unstarted(limits, default_server, consent_mode, gateway, client)
+            .await
+            .serve()
+            .await
+    }
+
+    async fn launch_unstarted(
+        limits: Limits,
+        default_server: bool,
+        consent_mode: ConsentMode,
+        gateway: Gateway,
+        client: fn(&str) -> Upstream,
+    ) -> Unstarted {
         let upstream = FakeUpstream::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("companion.db")).expect("open store");
@@ -151,6 +180,34 @@ impl Harness {
         state.gateway = gateway;
         state.upstream = client(&upstream.url);
         state.limits = limits;
+        Unstarted {
+            state,
+            clock,
+            upstream,
+            secrets,
+            dir,
+        }
+    }
+}
+
+/// A harness whose state may still change before its server starts.
+struct Unstarted {
+    state: AppState,
+    clock: FakeClock,
+    upstream: FakeUpstream,
+    secrets: MemoryStore,
+    dir: TempDir,
+}
+
+impl Unstarted {
+    async fn serve(self) -> Harness {
+        let Self {
+            state,
+            clock,
+            upstream,
+            secrets,
+            dir,
+        } = self;
         let listener = Loopback::bind("127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("bind");
@@ -166,7 +223,7 @@ impl Harness {
             .timeout(Duration::from_secs(20))
             .build()
             .expect("client");
-        Self {
+        Harness {
             state,
             clock,
             port,
@@ -178,7 +235,9 @@ impl Harness {
             server: Running::new(stop, task),
         }
     }
+}
 
+impl Harness {
     /// Shuts both servers down through their shutdown futures.
     pub async fn stop(self) {
         let Self {

@@ -7,6 +7,8 @@
 //! - [`mcp`]: calls to the companion's `/mcp` gateway and its challenge;
 //! - [`store`]: seeding and reading the companion's state directly;
 //! - [`upstream`]: the fake Spor server the companion talks to;
+//! - [`documents`]: an HTTPS server of client metadata documents (CIMD)
+//!   with a CA made for the test;
 //! - [`http`]: parameters, whole responses and their shared assertions,
 //!   loopback ports;
 //! - [`logs`]: the companion's log lines, captured per level;
@@ -18,6 +20,7 @@
 //! only reaches through a value (`Counts`, `Seen`) are not: an unused
 //! re-export is a warning.
 
+mod documents;
 mod harness;
 mod http;
 mod logs;
@@ -27,6 +30,7 @@ mod running;
 mod store;
 mod upstream;
 
+pub use documents::{Answer, DocumentServer, FixedNames, DOC_HOST};
 pub use harness::{Harness, START, UPSTREAM_HEADER_TIMEOUT};
 pub use http::{closed_port, other_port, query_of, Params, Reply};
 pub use logs::Logs;

@@ -13,7 +13,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use spor_wire::oauth::public_address::{self, NonPublic};
 
 /// Why a name gives nothing a fetch may connect to.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ResolveError {
     /// The system resolver gave no answer.
     #[error("{name} could not be resolved")]
