@@ -14,6 +14,8 @@ import assert from 'node:assert/strict';
  *   hosted Spor, and `serverUrl` opens the self-hosted field). Without `pat`
  *   a first-time page is an error.
  * - `clientName`: assert the page names the client asking.
+ * - `nameTag`: assert the tag beside the name ('verified by HOST' or
+ *   'name as stated by the app').
  * - `decision`: 'allow' (default) or 'deny'.
  * - `waitForRedirect`: wait until the browser has loaded the client's
  *   redirect URI (the `redirect_uri` of the request) and return that URL.
@@ -27,6 +29,7 @@ export async function consentInBrowser(page, authorizationUrl, {
   pat,
   serverUrl,
   clientName,
+  nameTag,
   decision = 'allow',
   waitForRedirect = false,
   timeoutMs = 20_000,
@@ -64,6 +67,10 @@ export async function consentInBrowser(page, authorizationUrl, {
 
   if (clientName) {
     assert.ok((await page.locator('body').innerText()).includes(clientName), `the consent page names the client ${clientName}`);
+  }
+  if (nameTag) {
+    const tag = await page.locator('.lead .tag').innerText();
+    assert.equal(tag.trim(), nameTag, 'the tag beside the client name');
   }
   const options = await orgSelect.locator('option').evaluateAll((os) =>
     os.map((o) => ({ value: o.value, text: o.textContent ?? '', disabled: o.disabled })));

@@ -8,15 +8,19 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 /**
- * An in-memory OAuthClientProvider, as an MCP host would implement it.
+ * An in-memory OAuthClientProvider, as an MCP host would implement it
+ * (with `clientMetadataUrl`, one that identifies itself with a Client ID
+ * Metadata Document instead of registering).
  * `onRedirect(url, provider)` plays the host opening the browser; it may
  * return a promise (kept in `pendingRedirect`, so the caller can await it).
  */
 export class MemoryProvider {
-  constructor(redirectUrl, onRedirect, { clientName = 'E2E SDK Client' } = {}) {
+  constructor(redirectUrl, onRedirect, { clientName = 'E2E SDK Client', clientMetadataUrl } = {}) {
     this._redirectUrl = redirectUrl;
     this.onRedirect = onRedirect;
     this._clientName = clientName;
+    // A host that identifies itself with a Client ID Metadata Document.
+    this._clientMetadataUrl = clientMetadataUrl;
     this._client = undefined;
     this._tokens = undefined;
     this._verifier = undefined;
@@ -27,6 +31,7 @@ export class MemoryProvider {
     this.pendingRedirect = undefined;
   }
   get redirectUrl() { return this._redirectUrl; }
+  get clientMetadataUrl() { return this._clientMetadataUrl; }
   get clientMetadata() {
     return {
       client_name: this._clientName,

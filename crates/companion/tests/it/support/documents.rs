@@ -4,6 +4,9 @@
 //! the library's seam ([`ClientDocuments::with_network`]): a resolver that
 //! answers test names, and the test CA as one more root. The shipped
 //! programs have no way to ask for either.
+//!
+//! Self-contained (no `super::`): `examples/cimd_companion.rs` includes this
+//! file too, to serve the document a real client names in the e2e tests.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -19,10 +22,9 @@ use spor_companion::client_documents::resolver::keep_public;
 use spor_companion::client_documents::ClientDocuments;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
-
-use super::running::Running;
 
 /// The names the test CA's certificate covers.
 pub const DOC_HOST: &str = "docs.example.test";
@@ -67,7 +69,8 @@ pub struct DocumentServer {
     pub port: u16,
     root: Vec<u8>,
     served: Arc<Mutex<Served>>,
-    server: Running,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
 }
 
 /// A TLS listener for `axum::serve`: a failed handshake is skipped.
@@ -170,7 +173,8 @@ impl DocumentServer {
             port,
             root: ca.pem().into_bytes(),
             served,
-            server: Running::new(stop, task),
+            stop,
+            task,
         }
     }
 
@@ -210,7 +214,12 @@ impl DocumentServer {
 
     /// Stops the server, bounded.
     pub async fn stop(self) {
-        self.server.stop().await;
+        let _ = self.stop.send(());
+        tokio::time::timeout(std::time::Duration::from_secs(10), self.task)
+            .await
+            .expect("the document server stops within 10 s")
+            .expect("the document server did not panic")
+            .expect("the document server exited cleanly");
     }
 }
 
