@@ -107,8 +107,9 @@ section "e2e (node --test)"
 )
 done_step
 
-section "MCP conformance (official suite, server mode, 2025-11-25 and 2026-07-28; direct and through the companion)"
-# Fails when a check passing directly does not pass through the companion.
+section "MCP conformance (official suite, server mode, 2025-11-25 and 2026-07-28; direct and through the companion; authorization-server mode)"
+# Fails when a check passing directly does not pass through the companion, or
+# when a check of the authorization-server mode fails.
 timeout --kill-after=15 "$CONFORMANCE_TIMEOUT" bash tests/conformance/run.sh
 done_step
 

@@ -4,7 +4,9 @@
 // requirement set. Fails when a check that passes directly does not pass
 // through the companion, or when the direct run has a scored failure that
 // is not in its expected-failures baseline (or a baseline entry that now
-// passes).
+// passes). Then the suite's authorization-server mode against the
+// companion's OAuth server, with the consent allowed on the consent page as
+// a person would; fails when any of its checks fails or a scenario is missing.
 //
 //   run.sh [--requirements 2025-11-25,2026-07-28] [--out DIR] [--write-docs]
 //   (run.sh is `node run.mjs …` with the pinned Node 22)
@@ -27,6 +29,7 @@ import { launchBrowser } from '../e2e/lib/browser.mjs';
 import { startCallbackServer } from '../e2e/lib/callback.mjs';
 import { companionCli, startCompanion } from '../e2e/lib/companion.mjs';
 import { consentInBrowser } from '../e2e/lib/consent.mjs';
+import { freePort } from '../e2e/lib/net.mjs';
 import { killAll, start } from '../e2e/lib/proc.mjs';
 import { removeTempDirs, tempDir } from '../e2e/lib/tmp.mjs';
 import { renderCompatibility } from './compatibility.mjs';
@@ -37,6 +40,12 @@ const SUITE = join(HERE, 'node_modules/@modelcontextprotocol/conformance/dist/in
 const FIXTURE_READY = /listening on (http:\/\/127\.0\.0\.1:(\d+)\/mcp)/;
 /** One scenario may take this long (the suite's default). */
 const SCENARIO_TIMEOUT_MS = 30_000;
+/**
+ * The whole authorization-server run may take this long. The suite itself
+ * waits five minutes for a person to consent; the automated consent takes a
+ * second or two, so a run that has not ended by then never will.
+ */
+const AUTHORIZATION_TIMEOUT_MS = 30_000;
 
 function option(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -67,6 +76,23 @@ async function addGenericAccount(dataDir, mcpUrl, label, token) {
   if (r.code !== 0) throw new Error(`account add exited ${r.code}\n${r.stdout}\n${r.stderr}`);
 }
 
+/** Registers a public client with the companion (dynamic registration); returns its client_id. */
+async function registerClient(companion, clientName, redirectUri) {
+  const reg = await fetch(`${companion.url}/oauth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      client_name: clientName,
+      redirect_uris: [redirectUri],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    }),
+  });
+  if (reg.status !== 201 && reg.status !== 200) throw new Error(`registration: HTTP ${reg.status} ${await reg.text()}`);
+  return (await reg.json()).client_id;
+}
+
 /**
  * An access token of a grant for `companion`, as a host gets one: register,
  * authorize with PKCE, Allow on the consent page (Chromium), exchange.
@@ -76,19 +102,7 @@ async function grantToken(companion) {
   const browser = await launchBrowser();
   try {
     const clientName = 'MCP conformance suite';
-    const reg = await fetch(`${companion.url}/oauth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        client_name: clientName,
-        redirect_uris: [callback.redirectUrl],
-        grant_types: ['authorization_code', 'refresh_token'],
-        response_types: ['code'],
-        token_endpoint_auth_method: 'none',
-      }),
-    });
-    if (reg.status !== 201 && reg.status !== 200) throw new Error(`registration: HTTP ${reg.status} ${await reg.text()}`);
-    const { client_id: clientId } = await reg.json();
+    const clientId = await registerClient(companion, clientName, callback.redirectUrl);
     const verifier = randomBytes(32).toString('base64url');
     const state = randomBytes(16).toString('base64url');
     const authorize = new URL(`${companion.url}/oauth/authorize`);
@@ -181,6 +195,101 @@ async function scoredScenarios(requirements) {
   return new Set(names);
 }
 
+/** The authorization-server scenarios, as `conformance list --authorization` names them. */
+async function authorizationScenarios() {
+  const output = await new Promise((done, fail) => {
+    const child = spawn(process.execPath, [SUITE, 'list', '--authorization'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.on('data', (d) => { text += d; });
+    child.on('close', (code) => (code === 0 ? done(text) : fail(new Error(`conformance list --authorization exited ${code}`))));
+  });
+  const names = [...output.matchAll(/^\s+- (\S+)/gm)].map((m) => m[1]);
+  if (names.length === 0) throw new Error('conformance list --authorization named no scenarios');
+  return names;
+}
+
+/**
+ * Runs the suite's authorization-server mode against the companion:
+ * `conformance authorization --url ISSUER --client-id ID --resource MCP_URL
+ * --port P`, results under `dir`. The mode needs a client registered
+ * beforehand with http://127.0.0.1:P/callback as its redirect URI; it prints
+ * the authorization URL for a person to open and waits for the redirect on
+ * that port. Here Chromium opens it and clicks Allow on the consent page,
+ * the companion staying in its ordinary browser-consent mode.
+ *
+ * Returns {code, scenarios, expected, problems}: per scenario its checks,
+ * and what went wrong outside the checks (consent, timeout, missing
+ * scenarios).
+ */
+async function runAuthorizationSuite(companion, dir) {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const expected = await authorizationScenarios();
+  const port = await freePort();
+  const clientName = 'MCP conformance suite (authorization server)';
+  const clientId = await registerClient(companion, clientName, `http://127.0.0.1:${port}/callback`);
+  const started = Date.now();
+  const problems = [];
+  const suite = await start(process.execPath, [
+    SUITE,
+    'authorization',
+    '--url', companion.url,
+    '--client-id', clientId,
+    '--resource', companion.mcpUrl,
+    '--port', String(port),
+    '-o', dir,
+  ], { name: 'conformance-authorization' });
+  let timer;
+  const timedOut = new Promise((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), AUTHORIZATION_TIMEOUT_MS);
+  });
+  const consent = (async () => {
+    const [, url] = await suite.waitForLine(/^(http:\/\/127\.0\.0\.1:\d+\/\S*\?\S+)$/, { timeoutMs: AUTHORIZATION_TIMEOUT_MS });
+    // The suite prints the URL first and starts its callback server after;
+    // the redirect must find it listening.
+    await suite.waitForLine(/^Callback server started: /, { timeoutMs: AUTHORIZATION_TIMEOUT_MS });
+    const browser = await launchBrowser();
+    try {
+      await consentInBrowser(browser.page, url, { clientName });
+      // The redirect to the suite's callback, the suite's token request and
+      // its results follow; the suite's exit is the end of the flow.
+      await suite.exitPromise;
+    } finally {
+      await browser.close();
+    }
+  })();
+  // Failing before the suite prints the URL is the suite's own failure
+  // (e.g. the metadata scenario failed); its checks say why.
+  const consentOutcome = consent.then(() => 'done', (e) => e);
+  const outcome = await Promise.race([suite.exitPromise.then(() => 'exited'), consentOutcome, timedOut]);
+  if (outcome === 'timeout') {
+    problems.push(`no end within ${AUTHORIZATION_TIMEOUT_MS / 1000} s (the consent was not given, or the redirect did not reach the suite)`);
+    await suite.kill({ graceMs: 2_000 });
+  } else if (outcome instanceof Error) {
+    problems.push(`the consent step failed: ${outcome.message.split('\n')[0]}`);
+    await suite.kill({ graceMs: 2_000 });
+  }
+  await Promise.race([suite.exitPromise, timedOut]);
+  clearTimeout(timer);
+  await consentOutcome;
+  await writeFile(join(dir, 'output.txt'), `${suite.lines.join('\n')}\n`);
+
+  const scenarios = {};
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const m = /^authorization-server-(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$/.exec(entry.name);
+    if (!entry.isDirectory() || !m) continue;
+    scenarios[m[1]] = await readFile(join(dir, entry.name, 'checks.json'), 'utf8').then(JSON.parse, () => [
+      { id: m[1], status: 'FAILURE', errorMessage: 'no checks.json: the scenario did not finish' },
+    ]);
+  }
+  for (const name of expected) if (!scenarios[name]) problems.push(`${name} did not run`);
+  const code = suite.exitCode;
+  const failedChecks = Object.values(scenarios).flat().some((c) => c.status === 'FAILURE');
+  if (code !== 0 && problems.length === 0 && !failedChecks) problems.push(`the suite exited ${code ?? suite.exitSignal}`);
+  log(`authorization server ${companion.url}: exit ${code ?? suite.exitSignal}, ${Object.keys(scenarios).length} scenarios, ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return { code, scenarios, expected, problems };
+}
+
 /** Passed/failed checks (SUCCESS/FAILURE; warnings and skips do not count). */
 function tally(checks) {
   const passed = checks.filter((c) => c.status === 'SUCCESS').length;
@@ -256,6 +365,22 @@ async function main() {
     log(`${r}: scored checks direct ${s.direct.scored.passed}/${s.direct.scored.total}, through the companion ${s.companion.scored.passed}/${s.companion.scored.total}; ` +
       `all checks ${s.direct.all.passed}/${s.direct.all.total} and ${s.companion.all.passed}/${s.companion.all.total}`);
   }
+  const auth = await runAuthorizationSuite(companion, join(OUT, 'authorization'));
+  summary.authorization = { all: { passed: 0, failed: 0, total: 0 }, scenarios: {} };
+  const ordered = [...auth.expected, ...Object.keys(auth.scenarios).filter((n) => !auth.expected.includes(n))];
+  for (const name of ordered.filter((n) => auth.scenarios[n])) {
+    const checks = auth.scenarios[name];
+    const t = tally(checks);
+    summary.authorization.scenarios[name] = { ...t, warnings: checks.filter((c) => c.status === 'WARNING').length };
+    for (const k of ['passed', 'failed', 'total']) summary.authorization.all[k] += t[k];
+    for (const c of checks) {
+      log(`authorization server: ${name} / ${c.id}: ${c.status}${c.errorMessage ? ` (${c.errorMessage})` : ''}`);
+      if (c.status === 'FAILURE') failures.push(`authorization server: ${name} / ${c.id} failed: ${c.errorMessage ?? ''}`);
+    }
+  }
+  for (const p of auth.problems) failures.push(`authorization server: ${p}; see ${join(OUT, 'authorization', 'output.txt')}`);
+  log(`authorization server: checks ${summary.authorization.all.passed}/${summary.authorization.all.total} ` +
+    `(${auth.expected.map((n) => `${n} ${summary.authorization.scenarios[n] ? `${summary.authorization.scenarios[n].passed}/${summary.authorization.scenarios[n].total}` : 'missing'}`).join(', ')})`);
   summary.seconds = Math.round((Date.now() - startedAt) / 1000);
   await writeFile(join(OUT, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   if (WRITE_DOCS) {
@@ -267,7 +392,8 @@ async function main() {
     for (const f of failures) console.error(`[conformance] FAIL ${f}`);
     return 1;
   }
-  log(`through the companion equals direct for ${REQUIREMENTS.join(' and ')} (${summary.seconds} s)`);
+  log(`through the companion equals direct for ${REQUIREMENTS.join(' and ')}; the authorization server passes ` +
+    `${Object.keys(summary.authorization.scenarios).join(' and ')} (${summary.seconds} s)`);
   return 0;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The conformance suite, direct and through the companion, with the pinned
-# Node 22 (the suite needs it; scripts/setup.sh --test installs it into
+# The conformance suite, direct and through the companion, then its
+# authorization-server mode against the companion, with the pinned Node 22
+# (the suite needs it; scripts/setup.sh --test installs it into
 # .tools/node22). Arguments go to run.mjs:
 #
 #   tests/conformance/run.sh [--requirements 2025-11-25,2026-07-28] [--out DIR] [--write-docs]
