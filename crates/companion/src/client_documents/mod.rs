@@ -88,8 +88,8 @@ pub struct ClientDocuments {
     /// Set when the system names an HTTPS proxy (`https_proxy`,
     /// `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`): the proxy, usually on a
     /// private address, is the operator's choice, so it is connected to
-    /// through the system resolver, and the document's own host is checked
-    /// with [`PublicOnly`] before each fetch.
+    /// through the system resolver, and a document host this machine
+    /// resolves must resolve to public addresses before each fetch.
     proxied: bool,
     cache: Arc<Mutex<HashMap<String, Cached>>>,
 }
@@ -131,11 +131,21 @@ impl ClientDocuments {
     /// The fetcher the daemon and the app use: public addresses only, the
     /// built-in web roots, the system's proxy if it names one.
     pub fn new() -> Self {
-        let (builder, proxied) = match system_proxy() {
-            Some(proxy) => (builder().proxy(proxy), true),
-            None => (builder().dns_resolver(Arc::new(PublicOnly)), false),
-        };
-        Self::from_builder(builder, proxied)
+        match system_proxy() {
+            Some(proxy) => Self::through_proxy(proxy, None),
+            None => Self::from_builder(builder().dns_resolver(Arc::new(PublicOnly)), false),
+        }
+    }
+
+    /// A fetcher that goes through `proxy` (trusting `root` besides the
+    /// built-in roots): what [`ClientDocuments::new`] makes when the system
+    /// names a proxy.
+    pub fn through_proxy(proxy: reqwest::Proxy, root: Option<reqwest::Certificate>) -> Self {
+        let mut b = builder().proxy(proxy);
+        if let Some(root) = root {
+            b = b.add_root_certificate(root);
+        }
+        Self::from_builder(b, true)
     }
 
     /// A fetcher with another resolver and one more trusted root: for tests
@@ -171,7 +181,12 @@ impl ClientDocuments {
         }
         if self.proxied {
             if let Some(host) = url.host_str() {
-                PublicOnly::lookup(host).await?;
+                match PublicOnly::lookup(host).await {
+                    // Behind a proxy this machine may resolve no outside
+                    // name at all: then the proxy decides.
+                    Ok(_) | Err(ResolveError::Lookup { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         let resp = self

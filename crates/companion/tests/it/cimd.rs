@@ -351,3 +351,85 @@ async fn a_redirect_uri_the_document_does_not_list_is_shown_an_error_and_nothing
     h.stop().await;
     docs.stop().await;
 }
+
+/// An HTTP CONNECT proxy on `127.0.0.1` that tunnels every request to
+/// `target` and counts the tunnels it opened.
+async fn connect_proxy(target: u16) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind proxy");
+    let port = listener.local_addr().expect("addr").port();
+    let tunnels = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = tunnels.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                    if client.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                if !head.starts_with(b"CONNECT ") {
+                    return;
+                }
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                else {
+                    return;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                if client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .is_ok()
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    (port, tunnels)
+}
+
+#[tokio::test]
+async fn through_a_system_proxy_documents_are_fetched_and_this_machine_is_still_refused() {
+    use std::sync::atomic::Ordering;
+    let docs = DocumentServer::start().await;
+    let url = docs.url(PATH);
+    docs.serve(PATH, Answer::json(&document(&url, "Behind A Proxy")));
+    let (proxy_port, tunnels) = connect_proxy(docs.port).await;
+    let proxy = reqwest::Proxy::https(format!("http://127.0.0.1:{proxy_port}")).expect("proxy");
+    let h = Harness::start_with_client_documents(ClientDocuments::through_proxy(
+        proxy,
+        Some(docs.root()),
+    ))
+    .await;
+
+    // A name this machine cannot resolve: the proxy resolves and fetches.
+    let id = authorize(&h, &url, 50_600, &Pkce::new()).await;
+    let page = h.get(&format!("/oauth/consent/{id}")).await;
+    assert!(page.text.contains("Behind A Proxy"), "{}", page.text);
+    assert_eq!(tunnels.load(Ordering::SeqCst), 1);
+    assert_eq!(docs.fetches(PATH), 1);
+
+    // A name this machine resolves to itself never reaches the proxy.
+    let local = "https://localhost/client.json";
+    let r = h
+        .authorize_raw(&h.authorize_params(local, "http://127.0.0.1:50601/callback", &Pkce::new()))
+        .await;
+    r.assert_shown_error(StatusCode::BAD_REQUEST);
+    assert!(
+        r.text.contains("data-error=\"address_not_public\""),
+        "{}",
+        r.text
+    );
+    assert_eq!(tunnels.load(Ordering::SeqCst), 1, "no tunnel for localhost");
+    assert_eq!(h.counts().await.clients, 1, "only the proxied client");
+    h.stop().await;
+    docs.stop().await;
+}

@@ -319,3 +319,55 @@ async fn the_cli_prints_client_names_isolated_and_a_stored_bidi_name_written_out
     socket.stop().await;
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_cli_says_which_host_vouches_for_a_document_client_and_that_others_name_themselves() {
+    use crate::support::{Answer, DocumentServer, Pkce, DOC_HOST, PAT};
+    let docs = DocumentServer::start().await;
+    let url = docs.url("/client.json");
+    docs.serve(
+        "/client.json",
+        Answer::json(&serde_json::json!({
+            "client_id": url,
+            "client_name": "Verified Host",
+            "redirect_uris": ["http://127.0.0.1/callback"],
+        })),
+    );
+    let h = Harness::start_with_client_documents(docs.fetcher()).await;
+    let account = h.add_account(PAT, "acme").await;
+    let pkce = Pkce::new();
+    let redirect = "http://127.0.0.1:50321/callback";
+    let code = h.code_for(&url, redirect, &pkce, &account).await;
+    let t = h
+        .token(&h.exchange_params(&url, &code, redirect, &pkce.verifier))
+        .await;
+    assert_eq!(t.status, axum::http::StatusCode::OK, "{}", t.text);
+    let registered = h.register(&[crate::support::REDIRECT]).await;
+    h.authorize(&h.authorize_params(&url, redirect, &Pkce::new()))
+        .await;
+    h.authorize(&h.authorize_params(&registered, crate::support::REDIRECT, &Pkce::new()))
+        .await;
+    let socket = Socket::start(&h).await;
+
+    let grants = cli(&h, &["grants", "list"]).await;
+    assert!(
+        grants.contains(&format!(
+            "\u{2068}Verified Host\u{2069} (verified by \u{2068}{DOC_HOST}\u{2069})"
+        )),
+        "{grants:?}"
+    );
+    let consent = cli(&h, &["consent", "list"]).await;
+    assert!(
+        consent.contains(&format!(
+            "\u{2068}Verified Host\u{2069} (verified by \u{2068}{DOC_HOST}\u{2069})"
+        )),
+        "{consent:?}"
+    );
+    assert!(
+        consent.contains("\u{2068}Test Assistant\u{2069} (name as stated by the app)"),
+        "{consent:?}"
+    );
+    socket.stop().await;
+    h.stop().await;
+    docs.stop().await;
+}
