@@ -17,6 +17,10 @@ pub struct Requester {
     pub redirect_port: Option<u16>,
     /// Who listens there (only for a loopback redirect).
     pub redirect_listener: Option<Listener>,
+    /// The known host a client's metadata document names (e.g. "Claude
+    /// Code"), whose program should then hold the redirect port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_app: Option<String>,
     /// What does not add up.
     pub warnings: Vec<Warning>,
 }
@@ -88,8 +92,14 @@ fn loopback_port(redirect_uri: &str) -> Option<u16> {
 }
 
 /// Looks at who listens on the redirect URI's port and compares it with
-/// the registering program. Reads the OS's tables off the runtime.
-pub async fn inspect(registered_by: Option<Program>, redirect_uri: &str) -> Requester {
+/// the registering program (a registered client) or with the known host
+/// its metadata document names (`expected_app`, a document client). Reads
+/// the OS's tables off the runtime.
+pub async fn inspect(
+    registered_by: Option<Program>,
+    expected_app: Option<String>,
+    redirect_uri: &str,
+) -> Requester {
     let redirect_port = loopback_port(redirect_uri);
     let redirect_listener = match redirect_port {
         Some(port) => tokio::task::spawn_blocking(move || peer::listener(port))
@@ -101,6 +111,7 @@ pub async fn inspect(registered_by: Option<Program>, redirect_uri: &str) -> Requ
         registered_by,
         redirect_port,
         redirect_listener,
+        expected_app,
         warnings: Vec::new(),
     };
     r.warnings = warnings(&r);
@@ -121,6 +132,13 @@ fn warnings(r: &Requester) -> Vec<Warning> {
             WarningKind::OtherUserListens,
             format!("Port {port}, where the authorization would be sent, belongs to another user of this computer (uid {uid})."),
         ),
+        Listener::Program(holder) if r.expected_app.is_some() => match &r.expected_app {
+            Some(expected) if holder.app.as_deref() != Some(expected.as_str()) => warning(
+                WarningKind::OtherProgramListens,
+                format!("Port {port}, where the authorization would be sent, is held by {holder}, not by {expected}, which this assistant's metadata document names."),
+            ),
+            _ => Vec::new(),
+        },
         Listener::Program(holder) => match (&r.registered_by, &holder.exe) {
             (Some(Program { exe: Some(registrant), .. }), Some(exe)) if registrant != exe => warning(
                 WarningKind::OtherProgramListens,
@@ -149,6 +167,7 @@ mod tests {
             registered_by,
             redirect_port: Some(7768),
             redirect_listener: Some(listener),
+            expected_app: None,
             warnings: Vec::new(),
         };
         r.warnings = warnings(&r);

@@ -19,6 +19,7 @@ use crate::accounts::{self, AccountError};
 use crate::config::ConsentMode;
 use crate::consent::{self, requester, ConsentError, PendingRequest};
 use crate::host::LocalHost;
+use crate::peer::known_app_named;
 use crate::sensitive::{Abbreviated, Sensitive};
 use crate::state::AppState;
 use crate::store::Client;
@@ -114,7 +115,13 @@ pub async fn authorize(
             return page;
         }
     }
-    let requester = requester::inspect(client.registered_by.clone(), &redirect_uri).await;
+    // A document naming a known host (e.g. Claude Code) expects that host's
+    // program on the redirect port.
+    let expected_app = is_document_url(&client.id)
+        .then(|| known_app_named(&client.name).map(str::to_string))
+        .flatten();
+    let requester =
+        requester::inspect(client.registered_by.clone(), expected_app, &redirect_uri).await;
     let now = state.now();
     let request = PendingRequest {
         id: tokens::random_b64(16),

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-pub use program::{known_app, Listener, Owner, Program};
+pub use program::{known_app, known_app_named, Listener, Owner, Program};
 
 mod program;
 

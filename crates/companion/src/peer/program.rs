@@ -59,6 +59,25 @@ pub enum Listener {
     Unknown,
 }
 
+/// The names [`known_app`] gives.
+const KNOWN_APPS: [&str; 6] = [
+    "Spor Companion bridge (Claude Desktop)",
+    "Claude Code",
+    "VS Code",
+    "Cursor",
+    "Claude Desktop",
+    "mcp-remote",
+];
+
+/// The known host called `name` (as a metadata document may name its
+/// client), if there is one, spelled as [`known_app`] spells it.
+pub fn known_app_named(name: &str) -> Option<&'static str> {
+    KNOWN_APPS
+        .iter()
+        .copied()
+        .find(|app| app.eq_ignore_ascii_case(name.trim()))
+}
+
 /// The host an executable and its arguments are, from a short table of
 /// known assistants; `None` rather than a guess.
 pub fn known_app(exe: &Path, args: &[String]) -> Option<&'static str> {
@@ -89,6 +108,29 @@ mod tests {
     fn app(exe: &str, args: &[&str]) -> Option<&'static str> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         known_app(Path::new(exe), &args)
+    }
+
+    #[test]
+    fn every_name_known_app_gives_is_a_known_app_name() {
+        for (exe, args) in [
+            (
+                "/usr/bin/spor-companiond",
+                &["spor-companiond", "bridge", "u"][..],
+            ),
+            ("/usr/bin/claude", &["claude"][..]),
+            ("/usr/bin/code", &["code"][..]),
+            ("/usr/bin/cursor", &["cursor"][..]),
+            ("/usr/bin/claude-desktop", &["claude-desktop"][..]),
+            (
+                "/usr/bin/node",
+                &["node", "/x/mcp-remote/dist/proxy.js"][..],
+            ),
+        ] {
+            let name = app(exe, args).expect("known");
+            assert_eq!(known_app_named(name), Some(name));
+        }
+        assert_eq!(known_app_named("claude code"), Some("Claude Code"));
+        assert_eq!(known_app_named("Claude Code Pro"), None);
     }
 
     #[test]

@@ -433,3 +433,63 @@ async fn through_a_system_proxy_documents_are_fetched_and_this_machine_is_still_
     h.stop().await;
     docs.stop().await;
 }
+
+#[tokio::test]
+async fn a_document_naming_a_known_host_whose_port_another_program_holds_is_a_warning() {
+    use spor_companion::consent::requester::WarningKind;
+    let (docs, h) = started().await;
+    let claude = docs.url("/claude.json");
+    docs.serve(
+        "/claude.json",
+        Answer::json(&document(&claude, "Claude Code")),
+    );
+    let editor = docs.url("/editor.json");
+    docs.serve(
+        "/editor.json",
+        Answer::json(&document(&editor, "Editor One")),
+    );
+    // This test process holds the port: it is not Claude Code.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+
+    let id = authorize(&h, &claude, port, &Pkce::new()).await;
+    let who = h
+        .state
+        .consent
+        .pending(&id, h.state.now())
+        .expect("pending")
+        .requester;
+    assert_eq!(who.expected_app.as_deref(), Some("Claude Code"));
+    let kinds: Vec<_> = who.warnings.iter().map(|w| w.kind).collect();
+    assert_eq!(kinds, [WarningKind::OtherProgramListens]);
+    assert!(
+        who.warnings[0]
+            .message
+            .contains(&format!("pid {}", std::process::id()))
+            && who.warnings[0]
+                .message
+                .ends_with("not by Claude Code, which this assistant's metadata document names."),
+        "{}",
+        who.warnings[0].message
+    );
+    let page = h.get(&format!("/oauth/consent/{id}")).await;
+    assert!(
+        page.text.contains("data-warning=\"other_program_listens\""),
+        "{}",
+        page.text
+    );
+
+    // A name that is no known host's expects no particular program.
+    let id = authorize(&h, &editor, port, &Pkce::new()).await;
+    let who = h
+        .state
+        .consent
+        .pending(&id, h.state.now())
+        .expect("pending")
+        .requester;
+    assert_eq!(who.expected_app, None);
+    assert!(who.warnings.is_empty(), "{:?}", who.warnings);
+    drop(holder);
+    h.stop().await;
+    docs.stop().await;
+}
