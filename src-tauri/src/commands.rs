@@ -54,8 +54,19 @@ pub async fn consent_view(boot: State<'_, Boot>, id: String) -> Result<ConsentVi
 
 /// Allow, as an account (or the only one).
 #[tauri::command]
-pub async fn approve(boot: State<'_, Boot>, id: String, account_id: Option<String>) -> Result<()> {
-    desktop::approve(&core(&boot)?.state, &id, account_id.as_deref()).await
+pub async fn approve(
+    boot: State<'_, Boot>,
+    id: String,
+    account_id: Option<String>,
+    access: Option<String>,
+) -> Result<()> {
+    desktop::approve(
+        &core(&boot)?.state,
+        &id,
+        account_id.as_deref(),
+        access.as_deref(),
+    )
+    .await
 }
 
 /// Deny.

@@ -1,12 +1,13 @@
 //! The control channel: a Unix socket in the data dir (mode `0600`, peer
 //! must be the same OS user) through which the CLI acts on the running
-//! daemon — consent decisions and grant revocation. One JSON request line,
+//! daemon — consent decisions, grant revocation and access. One JSON request line,
 //! one JSON response line.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::Access;
 use crate::consent::{self, ConsentError};
 use crate::grants;
 use crate::state::AppState;
@@ -28,6 +29,9 @@ pub enum Command {
         id: String,
         /// Account id.
         account_id: Option<String>,
+        /// What the assistant may do (`Access::parse`); full when absent.
+        #[serde(default)]
+        access: Option<String>,
     },
     /// Deny one.
     ConsentDeny {
@@ -43,6 +47,13 @@ pub enum Command {
     GrantsRevoke {
         /// Grant id.
         id: String,
+    },
+    /// Change what one assistant may do.
+    GrantsAccess {
+        /// Grant id.
+        id: String,
+        /// The new access (`Access::parse`).
+        access: String,
     },
     /// Recent calls of one assistant.
     GrantsActivity {
@@ -116,8 +127,16 @@ pub async fn execute(state: &AppState, cmd: Command) -> Reply {
     let now = state.now();
     match cmd {
         Command::ConsentList => Reply::ok(serde_json::json!(state.consent.list(now))),
-        Command::ConsentApprove { id, account_id } => {
-            match consent::approve(state, &id, account_id.as_deref()).await {
+        Command::ConsentApprove {
+            id,
+            account_id,
+            access,
+        } => {
+            let access = match access.as_deref().map(Access::parse).transpose() {
+                Ok(a) => a.unwrap_or_default(),
+                Err(e) => return Reply::err(e.code(), e),
+            };
+            match consent::approve(state, &id, account_id.as_deref(), access).await {
                 Ok(_) => Reply::ok(serde_json::json!({ "id": id, "approved": true })),
                 Err(e) => consent_error(e),
             }
@@ -140,6 +159,20 @@ pub async fn execute(state: &AppState, cmd: Command) -> Reply {
             ),
             Err(e) => Reply::err("storage", e),
         },
+        Command::GrantsAccess { id, access } => {
+            let access = match Access::parse(&access) {
+                Ok(a) => a,
+                Err(e) => return Reply::err(e.code(), e),
+            };
+            match grants::set_access(state, &id, access.clone()).await {
+                Ok(true) => Reply::ok(serde_json::json!({ "id": id, "access": access })),
+                Ok(false) => Reply::err(
+                    "not_found",
+                    format!("no connected assistant with grant id {id}"),
+                ),
+                Err(e) => Reply::err("storage", e),
+            }
+        }
         Command::GrantsActivity { id, limit } => match grants::activity(state, &id, limit).await {
             Ok(Some(calls)) => Reply::ok(serde_json::json!(calls)),
             Ok(None) => Reply::err("not_found", format!("no assistant with grant id {id}")),

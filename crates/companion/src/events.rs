@@ -31,6 +31,11 @@ pub enum Event {
         /// Grant id.
         grant_id: String,
     },
+    /// What an assistant may do was changed.
+    GrantAccessChanged {
+        /// Grant id.
+        grant_id: String,
+    },
     /// An account was added or its token replaced.
     AccountChanged {
         /// Account id.

@@ -1,6 +1,8 @@
-//! Disconnecting an assistant and reading what it did: the grant-level
-//! actions the CLI, the control socket and the desktop app share.
+//! Disconnecting an assistant, changing what it may do, and reading what it
+//! did: the grant-level actions the CLI, the control socket and the desktop
+//! app share.
 
+use crate::access::Access;
 use crate::events::Event;
 use crate::state::AppState;
 use crate::store::{CallRecord, StoreError};
@@ -23,6 +25,27 @@ pub async fn disconnect(state: &AppState, grant_id: &str) -> Result<bool, StoreE
         tracing::info!(grant = %grant_id, "assistant disconnected by the user");
     }
     Ok(revoked)
+}
+
+/// Changes what a live grant may do, from its next request on; `false` if
+/// no live grant has this id.
+pub async fn set_access(
+    state: &AppState,
+    grant_id: &str,
+    access: Access,
+) -> Result<bool, StoreError> {
+    let described = access.describe();
+    let changed = state
+        .store
+        .set_grant_access(grant_id.to_string(), access, state.now())
+        .await?;
+    if changed {
+        state.events.emit(Event::GrantAccessChanged {
+            grant_id: grant_id.to_string(),
+        });
+        tracing::info!(grant = %grant_id, access = %described, "assistant's access changed by the user");
+    }
+    Ok(changed)
 }
 
 /// The newest calls of a grant (live or ended), or `None` if no such grant.

@@ -14,6 +14,7 @@
 //! - [`gateway`]: `/mcp` — bearer check and forwarding to the upstream.
 //! - [`upstream`]: the Spor REST client and which server URLs are allowed.
 //! - [`grants`]: disconnecting an assistant, reading its activity.
+//! - [`access`]: what one assistant may do with the account's tools.
 //! - [`accounts`]: adding, replacing and removing PATs, all-or-nothing.
 //! - [`store`]: the SQLite database (clients, accounts, grants, tokens, audit).
 //! - [`secrets`]: PAT storage — OS keychain, or an explicit `0600` file.
@@ -31,6 +32,7 @@
 //! - [`host`], [`sensitive`]: re-exported from `spor_wire`, the crate of the
 //!   pure parsing and checking steps (which the fuzz targets build alone).
 
+pub mod access;
 pub mod accounts;
 pub mod bridge;
 pub mod client_documents;

@@ -11,6 +11,14 @@ pub const SERVER_ERROR: i64 = -32000;
 pub const SESSION_NOT_FOUND: i64 = -32001;
 /// The message was not JSON.
 pub const PARSE_ERROR: i64 = -32700;
+/// The message is not a request the receiver can act on.
+pub const INVALID_REQUEST: i64 = -32600;
+/// Spor Companion's refusal of a tool outside the assistant's access (an
+/// implementation-defined server error: JSON-RPC leaves -32000 to -32099
+/// to servers, and MCP defines no code for it).
+pub const ACCESS_DENIED: i64 = -32003;
+/// MCP 2026-07-28's answer to mirrored headers that disagree with the body.
+pub const HEADER_MISMATCH: i64 = -32020;
 
 /// `{"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}`.
 pub fn error_response(id: &Value, code: i64, message: &str) -> Value {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use spor_wire::oauth::authorize::client_redirect;
 
+use crate::access::Access;
 use crate::clock::Timestamp;
 use crate::events::Event;
 use crate::sensitive::{Abbreviated, Sensitive};
@@ -93,6 +94,7 @@ pub async fn approve(
     state: &AppState,
     id: &str,
     account_id: Option<&str>,
+    access: Access,
 ) -> Result<Decision, ConsentError> {
     let now = state.now();
     let request = state
@@ -114,6 +116,7 @@ pub async fn approve(
                 scope: request.scope.clone(),
                 resource: request.resource.clone(),
                 expires_at: now + CODE_TTL,
+                access,
             },
             now,
         )

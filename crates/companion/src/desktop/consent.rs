@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::accounts::host_of;
 use super::error::DesktopError;
+use crate::access::Access;
 use crate::accounts;
 use crate::clock::rfc3339;
 use crate::consent::requester::{Requester, Warning};
@@ -150,14 +151,22 @@ pub async fn consent_view(state: &AppState, id: &str) -> Result<ConsentView, Des
     })
 }
 
-/// Allows a pending request as an account (or the only one).
+/// Allows a pending request as an account (or the only one), with the
+/// access the person chose (`Access::parse`; full when none).
 pub async fn approve(
     state: &AppState,
     id: &str,
     account_id: Option<&str>,
+    access: Option<&str>,
 ) -> Result<(), DesktopError> {
+    let access = match access.filter(|s| !s.is_empty()) {
+        Some(text) => {
+            Access::parse(text).map_err(|e| DesktopError::new(e.code(), e.to_string()))?
+        }
+        None => Access::Full,
+    };
     // The window sends "" when no organization was picked.
-    consent::approve(state, id, account_id.filter(|s| !s.is_empty())).await?;
+    consent::approve(state, id, account_id.filter(|s| !s.is_empty()), access).await?;
     Ok(())
 }
 

@@ -36,6 +36,7 @@ pub(super) async fn authorize(
                 return Ok((
                     Principal::Grant {
                         grant_id: hit.grant_id,
+                        access: hit.access,
                     },
                     hit.account,
                 ));
@@ -72,6 +73,7 @@ pub(super) async fn authorize(
             hash,
             CachedAccess {
                 grant_id: ctx.grant_id.clone(),
+                access: ctx.access.clone(),
                 account: account.clone(),
                 usable_until: ctx.usable_until,
                 mark: snap.mark,
@@ -80,6 +82,7 @@ pub(super) async fn authorize(
         return Ok((
             Principal::Grant {
                 grant_id: ctx.grant_id,
+                access: ctx.access,
             },
             account,
         ));

@@ -18,6 +18,7 @@ const MAX_CACHED_ACCESS: usize = 4096;
 #[derive(Clone)]
 pub(crate) struct CachedAccess {
     pub(crate) grant_id: String,
+    pub(crate) access: crate::access::Access,
     pub(crate) account: Account,
     /// Its expiry, or the end of its grace once a refresh replaced it.
     pub(crate) usable_until: Timestamp,
@@ -119,6 +120,7 @@ mod tests {
     fn entry(mark: Mark) -> CachedAccess {
         CachedAccess {
             grant_id: "g_1".into(),
+            access: crate::access::Access::Full,
             account: Account {
                 id: "a_1".into(),
                 kind: AccountKind::Spor,

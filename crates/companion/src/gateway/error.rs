@@ -37,6 +37,18 @@ pub enum GatewayError {
     AnswerIdle { url: String, secs: u64 },
     /// The database failed; logged where it happened.
     Storage,
+    /// The grant's access does not include this tool (`tool` as the body
+    /// names it, clipped; `access` in words).
+    Denied {
+        tool: String,
+        access: String,
+        grant_id: String,
+    },
+    /// A body the gateway cannot read under an access policy: it cannot
+    /// tell what would be called, so nothing is.
+    Unreadable,
+    /// The `Mcp-Name` header names another tool than the body.
+    NameMismatch,
 }
 
 impl GatewayError {
@@ -46,6 +58,7 @@ impl GatewayError {
             Self::BodyTooLarge(_) => "request_too_large",
             Self::SessionNotFound => "session_not_found",
             Self::Storage => "server_error",
+            Self::Denied { .. } | Self::Unreadable | Self::NameMismatch => "access_denied",
             Self::PatUnreadable
             | Self::Timeout { .. }
             | Self::Unreachable { .. }
@@ -64,6 +77,9 @@ impl GatewayError {
             Self::BodyTooLarge(_) | Self::SessionNotFound | Self::PatUnreadable | Self::Storage => {
                 None
             }
+            Self::Denied { .. } | Self::Unreadable | Self::NameMismatch => {
+                Some(CallOutcome::Denied)
+            }
             Self::Timeout { .. } => Some(CallOutcome::Timeout),
             Self::Unreachable { .. } => Some(CallOutcome::Unreachable),
             Self::BadResponse { .. } => Some(CallOutcome::BadResponse),
@@ -79,6 +95,9 @@ impl GatewayError {
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::SessionNotFound => StatusCode::NOT_FOUND,
             Self::Storage => StatusCode::INTERNAL_SERVER_ERROR,
+            // The exchange worked; the call is refused in JSON-RPC terms.
+            Self::Denied { .. } => StatusCode::OK,
+            Self::Unreadable | Self::NameMismatch => StatusCode::BAD_REQUEST,
             Self::Timeout { .. } | Self::AnswerIdle { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::PatUnreadable
             | Self::Unreachable { .. }
@@ -117,6 +136,17 @@ impl GatewayError {
                 &format!("stopped sending its answer (nothing for {secs} s)"),
             ),
             Self::Storage => String::new(),
+            Self::Denied { tool, access, grant_id } => format!(
+                "Spor Companion does not let this assistant use the tool \"{tool}\" (its access: {access}). \
+                 The person can change it in Spor Companion (Assistants, Access) \
+                 or with: spor-companiond grants access {grant_id} --access full"
+            ),
+            Self::Unreadable => "Spor Companion cannot read this request, and this assistant's access \
+                 allows only some tools: nothing was sent"
+                .into(),
+            Self::NameMismatch => "the Mcp-Name header names another tool than the request body; \
+                 nothing was sent"
+                .into(),
         }
     }
 
@@ -129,6 +159,9 @@ impl GatewayError {
             _ if is_post => {
                 let code = match self {
                     Self::SessionNotFound => jsonrpc::SESSION_NOT_FOUND,
+                    Self::Denied { .. } => jsonrpc::ACCESS_DENIED,
+                    Self::NameMismatch => jsonrpc::HEADER_MISMATCH,
+                    Self::Unreadable => jsonrpc::INVALID_REQUEST,
                     _ => jsonrpc::SERVER_ERROR,
                 };
                 jsonrpc::error_response(id, code, &self.message())

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use axum::body::{to_bytes, Body};
+use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,8 +24,11 @@ use super::error::GatewayError;
 use super::headers;
 use super::log::PendingLog;
 use super::mirror;
-use super::relay::{hold_answer, Held, Relay};
+use super::policy;
+use super::relay::{hold_answer, hold_whole, Held, Relay};
 use super::session;
+use super::state::Principal;
+use crate::access::Access;
 use crate::host::LocalHost;
 use crate::http_body::read_prefix;
 use crate::state::AppState;
@@ -39,6 +42,8 @@ const MAX_POST_BODY: usize = 4 * 1024 * 1024;
 
 /// The 2026-07-28 request that opens a long-lived notification stream.
 const LISTEN: &str = "subscriptions/listen";
+/// The request whose answer is learnt and, under a policy, cut down.
+const TOOLS_LIST: &str = "tools/list";
 
 /// How much of an upstream's 401 body is read to learn why.
 const REJECTION_BODY_LIMIT: usize = 8 * 1024;
@@ -97,6 +102,22 @@ pub async fn handle(
         }
     }
 
+    if is_post {
+        let len = body_bytes.as_ref().map_or(0, |b| b.len());
+        if let Err(e) =
+            policy::check(&state, &principal, &account, &parts.headers, &calls, len).await
+        {
+            tracing::info!(
+                grant = principal.grant_id().unwrap_or_default(),
+                code = e.code(),
+                "call refused by the assistant's access"
+            );
+            PendingLog::start(&state, &principal, &account.id, calls, header_check).fail(&e);
+            return fail(e);
+        }
+    }
+    let lists_tools = matches!(calls.as_slice(), [one] if one.method == TOOLS_LIST);
+
     let Some(pat) = state.gateway.pats.get(&state.secrets, &account).await else {
         return fail(GatewayError::PatUnreadable);
     };
@@ -152,7 +173,19 @@ pub async fn handle(
             .to_ascii_lowercase()
             .starts_with("text/event-stream")
     });
-    let held = if is_sse || listen {
+    let held = if lists_tools && (200..300).contains(&status) {
+        // A tool list is learnt (annotations for the access policy) and,
+        // under a policy, cut down to what the grant allows: held whole.
+        match hold_whole(&mut resp, idle, &account.mcp_url).await {
+            Ok(bytes) => Held::Whole(list_answer(
+                &state, &principal, &account, bytes, is_sse, &rpc_id,
+            )),
+            Err(e) => {
+                log.fail(&e);
+                return fail(e);
+            }
+        }
+    } else if is_sse || listen {
         Held::Streaming(axum::body::Bytes::new())
     } else {
         match hold_answer(&mut resp, idle, &account.mcp_url).await {
@@ -199,7 +232,8 @@ pub async fn handle(
                 answers,
                 account.mcp_url.clone(),
                 log,
-            );
+            )
+            .watching_tool_changes(state.gateway.catalogue.clone(), account.id.clone());
             let start =
                 futures_util::stream::iter(
                     (!start.is_empty()).then_some(Ok::<_, axum::BoxError>(start)),
@@ -213,6 +247,39 @@ pub async fn handle(
     };
     out.body(body)
         .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+}
+
+/// A whole `tools/list` answer: its tools learnt for the account, and cut
+/// down to what the principal's access offers. An answer that cannot be
+/// read passes as it came under full access, and as nothing otherwise.
+fn list_answer(
+    state: &AppState,
+    principal: &Principal,
+    account: &Account,
+    body: Bytes,
+    is_sse: bool,
+    id: &Value,
+) -> Bytes {
+    let access = principal.access();
+    let rewritten = policy::rewrite_list_answer(&body, is_sse, id, |tools| {
+        state.gateway.catalogue.learn(&account.id, tools);
+        tools.retain(|t| policy::offers(access, t));
+    });
+    match rewritten {
+        Some(out) if *access != Access::Full => Bytes::from(out),
+        None if *access != Access::Full => {
+            let error = spor_wire::jsonrpc::error_response(
+                id,
+                spor_wire::jsonrpc::SERVER_ERROR,
+                &format!(
+                    "the upstream MCP server at {} sent a tool list Spor Companion cannot read",
+                    account.mcp_url
+                ),
+            );
+            Bytes::from(error.to_string())
+        }
+        _ => body,
+    }
 }
 
 /// Sends the request upstream, waiting at most the header timeout for the

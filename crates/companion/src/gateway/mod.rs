@@ -1,17 +1,20 @@
 //! `/mcp`: the bearer check and transport-level forwarding to the grant's
 //! upstream with the account's PAT in place of the assistant's token, for
 //! both MCP eras (legacy sessions bound to the grant that created them;
-//! modern stateless requests and listen streams), and the call log.
+//! modern stateless requests and listen streams), the call log, and each
+//! grant's access to the account's tools (`policy`, `catalogue`).
 
 mod auth;
 mod bearer;
 mod cache;
 mod calllog;
+pub mod catalogue;
 mod error;
 mod forward;
 mod headers;
 mod log;
 mod mirror;
+mod policy;
 mod relay;
 mod session;
 pub mod state;

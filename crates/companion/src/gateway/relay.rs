@@ -14,6 +14,7 @@ use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 use spor_wire::jsonrpc;
 
+use super::catalogue::Catalogue;
 use super::error::GatewayError;
 use super::log::PendingLog;
 use crate::http_body::{read_whole, BodyError};
@@ -67,6 +68,19 @@ pub(super) async fn hold_answer(
             return Ok(Held::Streaming(Bytes::from(held)));
         }
     }
+}
+
+/// Reads a finite answer whole (JSON or an event stream that ends), at most
+/// [`MAX_ANSWER_BODY`] bytes, giving up when nothing arrives for `idle`.
+pub(super) async fn hold_whole(
+    resp: &mut reqwest::Response,
+    idle: Duration,
+    url: &str,
+) -> Result<Bytes, GatewayError> {
+    read_whole(resp, MAX_ANSWER_BODY, Some(idle))
+        .await
+        .map(Bytes::from)
+        .map_err(|e| body_error(e, url, idle))
 }
 
 fn body_error(e: BodyError, url: &str, idle: Duration) -> GatewayError {
@@ -154,6 +168,38 @@ pub(super) struct Relay {
     log: PendingLog,
     /// No more items (the last one was ours).
     done: bool,
+    /// Forgets the account's tools when the stream says they changed.
+    watch: Option<ToolWatch>,
+}
+
+/// Looks for `notifications/tools/list_changed` in a relayed stream, across
+/// chunk boundaries, without parsing it.
+struct ToolWatch {
+    catalogue: Catalogue,
+    account_id: String,
+    /// The end of the previous chunk, in case the name straddles two.
+    carry: Vec<u8>,
+}
+
+const LIST_CHANGED: &[u8] = b"notifications/tools/list_changed";
+
+impl ToolWatch {
+    fn see(&mut self, chunk: &[u8]) {
+        let n = LIST_CHANGED.len() - 1;
+        let straddling = {
+            let mut joined = self.carry.clone();
+            joined.extend_from_slice(&chunk[..chunk.len().min(n)]);
+            memchr::memmem::find(&joined, LIST_CHANGED).is_some()
+        };
+        if straddling || memchr::memmem::find(chunk, LIST_CHANGED).is_some() {
+            // Wrongly seen (the words inside a result) costs one refetch.
+            self.catalogue.forget(&self.account_id);
+        }
+        self.carry
+            .extend_from_slice(&chunk[chunk.len().saturating_sub(n)..]);
+        let excess = self.carry.len().saturating_sub(n);
+        self.carry.drain(..excess);
+    }
 }
 
 impl Relay {
@@ -175,7 +221,23 @@ impl Relay {
             tail: Vec::new(),
             log,
             done: false,
+            watch: None,
         }
+    }
+
+    /// Also forgets `account_id`'s tools in `catalogue` when the stream
+    /// carries `notifications/tools/list_changed`.
+    pub(super) fn watching_tool_changes(
+        mut self,
+        catalogue: Catalogue,
+        account_id: String,
+    ) -> Self {
+        self.watch = Some(ToolWatch {
+            catalogue,
+            account_id,
+            carry: Vec::new(),
+        });
+        self
     }
 
     /// Relays chunk by chunk as they come, never re-parsing and never
@@ -217,6 +279,9 @@ impl Relay {
             match next {
                 Ok(Some(Ok(chunk))) => {
                     r.remember(&chunk);
+                    if let Some(w) = r.watch.as_mut() {
+                        w.see(&chunk);
+                    }
                     Some((Ok(chunk), r))
                 }
                 Ok(None) => None,
@@ -286,6 +351,38 @@ mod tests {
     use crate::secrets::{MemoryStore, SecretStore};
     use crate::state::AppState;
     use crate::store::Store;
+
+    #[test]
+    fn a_list_changed_notification_is_seen_however_the_stream_is_cut() {
+        let event =
+            "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n";
+        for size in [1, 3, 7, 31, 32, 33, 1000] {
+            let catalogue = Catalogue::default();
+            catalogue.learn("a", &[serde_json::json!({"name": "t"})]);
+            let mut watch = ToolWatch {
+                catalogue: catalogue.clone(),
+                account_id: "a".into(),
+                carry: Vec::new(),
+            };
+            for chunk in event.as_bytes().chunks(size) {
+                watch.see(chunk);
+            }
+            assert_eq!(catalogue.read_only("a", "t"), None, "chunks of {size}");
+        }
+        let catalogue = Catalogue::default();
+        catalogue.learn("a", &[serde_json::json!({"name": "t"})]);
+        let mut watch = ToolWatch {
+            catalogue: catalogue.clone(),
+            account_id: "a".into(),
+            carry: Vec::new(),
+        };
+        watch.see(b"data: {\"method\":\"notifications/progress\"}\n\n");
+        assert_eq!(
+            catalogue.read_only("a", "t"),
+            Some(false),
+            "other events keep it"
+        );
+    }
 
     fn complete_after(chunks: &[&str]) -> Option<usize> {
         let mut scan = FirstValue::default();

@@ -10,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::cache::{AccessCache, PatCache};
 use super::calllog::CallLog;
+use super::catalogue::Catalogue;
+use crate::access::Access;
 use crate::events::{Event, Events};
 use crate::store::GRANT_PRINCIPAL;
 
@@ -24,24 +26,40 @@ pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// PAT. Sessions and live streams are keyed by [`Principal::key`].
 #[derive(Debug, Clone)]
 pub(crate) enum Principal {
-    Grant { grant_id: String },
+    /// An assistant, with what the person lets it do.
+    Grant { grant_id: String, access: Access },
+    /// The account's own PAT: everything.
     Pat { account_id: String },
 }
 
 impl Principal {
     pub(crate) fn key(&self) -> String {
         match self {
-            Self::Grant { grant_id } => format!("{GRANT_PRINCIPAL}{grant_id}"),
+            Self::Grant { grant_id, .. } => grant_key(grant_id),
             Self::Pat { account_id } => format!("pat:{account_id}"),
         }
     }
 
     pub(crate) fn grant_id(&self) -> Option<&str> {
         match self {
-            Self::Grant { grant_id } => Some(grant_id),
+            Self::Grant { grant_id, .. } => Some(grant_id),
             Self::Pat { .. } => None,
         }
     }
+
+    /// What it may do with the account's tools.
+    pub(crate) fn access(&self) -> &Access {
+        static FULL: Access = Access::Full;
+        match self {
+            Self::Grant { access, .. } => access,
+            Self::Pat { .. } => &FULL,
+        }
+    }
+}
+
+/// The principal key of a grant.
+fn grant_key(grant_id: &str) -> String {
+    format!("{GRANT_PRINCIPAL}{grant_id}")
 }
 
 /// Forwarding state shared by all `/mcp` calls; cheap to clone.
@@ -52,6 +70,8 @@ pub struct Gateway {
     pub(crate) access: AccessCache,
     /// Where forwarded calls are logged, in batches.
     pub calls: CallLog,
+    /// Each account's tools and their annotations, for the access policy.
+    pub catalogue: Catalogue,
     pub(crate) http: reqwest::Client,
     pub(crate) header_timeout: Duration,
     /// How long a response body may send nothing before it is ended.
@@ -99,6 +119,7 @@ impl Gateway {
             pats: PatCache::default(),
             access: AccessCache::default(),
             calls: CallLog::default(),
+            catalogue: Catalogue::default(),
             http,
             header_timeout,
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
@@ -158,9 +179,7 @@ impl Gateway {
         let mut events = events.subscribe();
         loop {
             match events.recv().await {
-                Ok(Event::GrantRevoked { grant_id }) => {
-                    self.end(&Principal::Grant { grant_id }.key())
-                }
+                Ok(Event::GrantRevoked { grant_id }) => self.end(&grant_key(&grant_id)),
                 Ok(
                     Event::AccountRemoved { account_id } | Event::AccountRejected { account_id },
                 ) => self.end(&Principal::Pat { account_id }.key()),

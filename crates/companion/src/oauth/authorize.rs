@@ -15,6 +15,7 @@ use spor_wire::oauth::client_metadata::{is_document_url, verifying_host};
 use spor_wire::oauth::{param, parse_params};
 
 use super::consent_page::{self, PageError, PageModel};
+use crate::access::{Access, AccessError};
 use crate::accounts::{self, AccountError};
 use crate::config::ConsentMode;
 use crate::consent::{self, requester, ConsentError, PendingRequest};
@@ -329,7 +330,29 @@ pub struct DecisionForm {
     decision: String,
     #[serde(default)]
     account_id: Option<String>,
+    /// `full` (or absent), `read_only`, or `tools` with the ticked `tool:NAME`
+    /// boxes.
+    #[serde(default)]
+    access: Option<String>,
+    /// The checklist's boxes, `tool:NAME=on` (names are any text a server chose).
+    #[serde(flatten)]
+    boxes: HashMap<String, String>,
 }
+
+impl DecisionForm {
+    /// The access the form asks for.
+    fn access(&self) -> Result<Access, AccessError> {
+        match self.access.as_deref().unwrap_or("full") {
+            "full" => Ok(Access::Full),
+            "read_only" => Ok(Access::ReadOnly),
+            "tools" => Access::tools(self.boxes.keys().filter_map(|k| k.strip_prefix(TOOL_BOX))),
+            other => Err(AccessError::Unknown(other.chars().take(60).collect())),
+        }
+    }
+}
+
+/// The name prefix of the consent page's tool checkboxes.
+pub(super) const TOOL_BOX: &str = "tool:";
 
 /// Checks mode, origin and CSRF for a consent form, in that order (the mode
 /// refuses whatever the form carries); on success returns the pending
@@ -372,11 +395,22 @@ pub async fn consent_decision(
         Ok(r) => r,
         Err(resp) => return *resp,
     };
+    let access = match form.access() {
+        Ok(a) => a,
+        Err(e) => {
+            let error = PageError {
+                code: e.code(),
+                message: e.to_string(),
+            };
+            return render(&state, &req, Some(error), StatusCode::BAD_REQUEST).await;
+        }
+    };
     let result = if action == FormAction::Allow {
         consent::approve(
             &state,
             &id,
             form.account_id.as_deref().filter(|s| !s.is_empty()),
+            access,
         )
         .await
     } else {

@@ -59,6 +59,8 @@ pub enum CallOutcome {
     StreamIdle,
     /// The upstream's answer was over the size bound.
     TooLarge,
+    /// Refused by the grant's access; never sent upstream.
+    Denied,
 }
 
 impl CallOutcome {
@@ -73,6 +75,7 @@ impl CallOutcome {
             "stream_broken" => Self::StreamBroken,
             "stream_idle" => Self::StreamIdle,
             "too_large" => Self::TooLarge,
+            "denied" => Self::Denied,
             other => Self::Http(other.strip_prefix("http_")?.parse().ok()?),
         })
     }
@@ -90,6 +93,7 @@ impl std::fmt::Display for CallOutcome {
             Self::StreamBroken => f.write_str("stream_broken"),
             Self::StreamIdle => f.write_str("stream_idle"),
             Self::TooLarge => f.write_str("too_large"),
+            Self::Denied => f.write_str("denied"),
         }
     }
 }

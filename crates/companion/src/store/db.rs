@@ -36,6 +36,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/0005_superseded_access.sql")),
         M::up(include_str!("migrations/0006_client_application_type.sql")),
         M::up(include_str!("migrations/0007_call_era.sql")),
+        M::up(include_str!("migrations/0008_grant_access.sql")),
     ])
 }
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::accounts::Account;
 use super::db::Mark;
 use super::revoke_reason::RevokeReason;
+use crate::access::Access;
 use crate::clock::Timestamp;
 use crate::sensitive::Sensitive;
 
@@ -56,6 +57,8 @@ pub struct NewCode {
     pub resource: Option<String>,
     /// Expiry.
     pub expires_at: Timestamp,
+    /// What the person let the assistant do.
+    pub access: Access,
 }
 
 /// A stored authorization code, as the token endpoint needs it.
@@ -111,6 +114,8 @@ pub struct AccessContext {
     /// When the token stops working: its expiry, or, once a refresh
     /// replaced it, the end of its grace if that comes first.
     pub usable_until: Timestamp,
+    /// What the grant may do with the account's tools.
+    pub access: Access,
 }
 
 /// An access token's check, the account it acts as (when valid and still
@@ -165,4 +170,6 @@ pub struct GrantSummary {
     pub revoked_at: Option<Timestamp>,
     /// Why it was revoked.
     pub revoke_reason: Option<RevokeReason>,
+    /// What it may do with the account's tools.
+    pub access: Access,
 }

@@ -5,6 +5,8 @@
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use spor_wire::oauth::client_metadata::verifying_host;
 
+use crate::access::Access;
+
 use super::audit::{record, Subject};
 use super::db::{mark_of, Store, StoreError};
 use super::grant_types::{
@@ -110,8 +112,8 @@ impl Store {
         self.call(move |c| {
             c.execute(
                 "INSERT INTO auth_codes (code_hash, client_id, account_id, redirect_uri, redirect_sent,
-                 code_challenge, scope, resource, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 code_challenge, scope, resource, created_at, expires_at, access)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     code.code_hash,
                     code.client_id,
@@ -122,7 +124,8 @@ impl Store {
                     code.scope,
                     code.resource,
                     now,
-                    code.expires_at
+                    code.expires_at,
+                    code.access
                 ],
             )?;
             Ok(())
@@ -190,17 +193,17 @@ impl Store {
     ) -> Result<Redeemed, StoreError> {
         self.call(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            type Row = (String, String, String, Option<String>, Option<String>, Option<String>);
+            type Row = (String, String, String, Option<String>, Option<String>, Option<String>, Access);
             let row: Option<Row> = tx
                 .query_row(
-                    "SELECT k.client_id, k.account_id, k.scope, k.resource, k.grant_id, a.status
+                    "SELECT k.client_id, k.account_id, k.scope, k.resource, k.grant_id, a.status, k.access
                      FROM auth_codes k LEFT JOIN accounts a ON a.id = k.account_id
                      WHERE k.code_hash = ?1 AND k.used_at IS NULL",
                     [&code_hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
                 )
                 .optional()?;
-            let Some((client_id, account_id, scope, resource, _, status)) = row else {
+            let Some((client_id, account_id, scope, resource, _, status, access)) = row else {
                 drop(tx);
                 return Ok(Redeemed::AlreadyUsed);
             };
@@ -209,9 +212,9 @@ impl Store {
             }
             let grant_id = format!("g_{}", tokens::random_hex(8));
             tx.execute(
-                "INSERT INTO grants (id, client_id, account_id, scope, resource, created_at, last_used_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)",
-                params![grant_id, client_id, account_id, scope, resource, now],
+                "INSERT INTO grants (id, client_id, account_id, scope, resource, created_at, last_used_at, access)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
+                params![grant_id, client_id, account_id, scope, resource, now, access],
             )?;
             tx.execute(
                 "UPDATE auth_codes SET used_at = ?1, grant_id = ?2 WHERE code_hash = ?3",
@@ -225,7 +228,7 @@ impl Store {
                 now,
                 "grant.created",
                 Subject { grant: Some(&grant_id), account: Some(&account_id), client: Some(&client_id) },
-                None,
+                Some(serde_json::json!({ "access": access })),
             )?;
             tx.commit()?;
             Ok(Redeemed::Issued(pair.issued(grant_id, scope)))
@@ -345,6 +348,39 @@ impl Store {
         .await
     }
 
+    /// Changes what a live grant may do; `false` if it is unknown or
+    /// revoked. The change moves the database mark, so the gateway's cached
+    /// tokens are read again on the next request.
+    pub async fn set_grant_access(
+        &self,
+        grant_id: String,
+        access: Access,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.call(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let changed = tx.execute(
+                "UPDATE grants SET access = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+                params![access, grant_id],
+            )?;
+            if changed == 1 {
+                record(
+                    &tx,
+                    now,
+                    "grant.access_changed",
+                    Subject {
+                        grant: Some(&grant_id),
+                        ..Subject::default()
+                    },
+                    Some(serde_json::json!({ "access": access })),
+                )?;
+            }
+            tx.commit()?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
     /// Revokes one grant; `false` if it was unknown or already revoked.
     pub async fn revoke_grant(
         &self,
@@ -398,7 +434,7 @@ impl Store {
         self.call(move |c| {
             let mut stmt = c.prepare(
                 "SELECT g.id, g.client_id, k.name, g.account_id, a.org, a.rest_base, g.created_at,
-                        g.last_used_at, g.revoked_at, g.revoke_reason
+                        g.last_used_at, g.revoked_at, g.revoke_reason, g.access
                  FROM grants g JOIN clients k ON k.id = g.client_id
                  LEFT JOIN accounts a ON a.id = g.account_id
                  WHERE ?1 OR g.revoked_at IS NULL
@@ -418,6 +454,7 @@ impl Store {
                     last_used_at: r.get(7)?,
                     revoked_at: r.get(8)?,
                     revoke_reason: r.get(9)?,
+                    access: r.get(10)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -480,11 +517,12 @@ fn check_access(
         Option<Timestamp>,
         Option<Timestamp>,
         Option<String>,
+        Access,
     );
     let row: Option<Row> = c
         .query_row(
             "SELECT g.id, g.client_id, g.account_id, t.expires_at, t.superseded_at, g.revoked_at,
-                    g.last_used_at, a.status
+                    g.last_used_at, a.status, g.access
              FROM access_tokens t JOIN grants g ON g.id = t.grant_id
              LEFT JOIN accounts a ON a.id = g.account_id
              WHERE t.token_hash = ?1",
@@ -499,6 +537,7 @@ fn check_access(
                     r.get(5)?,
                     r.get(6)?,
                     r.get(7)?,
+                    r.get(8)?,
                 ))
             },
         )
@@ -512,6 +551,7 @@ fn check_access(
         revoked_at,
         last_used,
         status,
+        access,
     )) = row
     else {
         return Ok(AccessCheck::Unknown);
@@ -538,5 +578,6 @@ fn check_access(
         client_id,
         account_id,
         usable_until: grace_ends.map_or(expires_at, |end| end.min(expires_at)),
+        access,
     }))
 }

@@ -212,6 +212,7 @@ async fn cli_approval_is_handed_to_the_waiting_page_exactly_once() {
         Command::ConsentApprove {
             id: p.id.clone(),
             account_id: Some(p.account.clone()),
+            access: None,
         },
     )
     .await;
@@ -249,6 +250,7 @@ async fn status_poll_with_the_wrong_csrf_reveals_nothing() {
         Command::ConsentApprove {
             id: p.id.clone(),
             account_id: None,
+            access: None,
         },
     )
     .await;
@@ -465,6 +467,7 @@ async fn in_cli_mode_approving_from_the_terminal_completes_the_flow() {
         Command::ConsentApprove {
             id: p.id.clone(),
             account_id: None,
+            access: None,
         },
     )
     .await;

@@ -260,7 +260,7 @@ async fn consent_view_after_adding_a_token_offers_that_account() {
     assert_eq!(o.server_host, h.upstream.url.trim_start_matches("http://"));
     assert!(!o.rejected);
     // And the option can be approved from the window.
-    desktop::approve(&h.state, &id, Some(&added.account.id))
+    desktop::approve(&h.state, &id, Some(&added.account.id), None)
         .await
         .expect("approved");
     assert_code(desktop::consent_view(&h.state, &id).await, "not_found");
@@ -302,20 +302,20 @@ async fn consent_view_marks_a_rejected_account_and_asks_for_a_token_when_it_is_t
 async fn approve_and_deny_from_the_window_refuse_with_stable_codes_and_mint_nothing() {
     let h = Harness::start().await;
     let id = pending_request(&h).await;
-    assert_code(desktop::approve(&h.state, &id, None).await, "no_account");
+    assert_code(desktop::approve(&h.state, &id, None, None).await, "no_account");
     // The window sends "" when nothing is picked.
     assert_code(
-        desktop::approve(&h.state, &id, Some("")).await,
+        desktop::approve(&h.state, &id, Some(""), None).await,
         "no_account",
     );
     assert_code(
-        desktop::approve(&h.state, &id, Some("acct_nope")).await,
+        desktop::approve(&h.state, &id, Some("acct_nope"), None).await,
         "unknown_account",
     );
     let acme = h.add_account(PAT, "acme").await;
     h.add_account(PAT_BETA, "beta").await;
     assert_code(
-        desktop::approve(&h.state, &id, None).await,
+        desktop::approve(&h.state, &id, None, None).await,
         "account_required",
     );
     h.state
@@ -324,11 +324,11 @@ async fn approve_and_deny_from_the_window_refuse_with_stable_codes_and_mint_noth
         .await
         .expect("reject");
     assert_code(
-        desktop::approve(&h.state, &id, Some(&acme)).await,
+        desktop::approve(&h.state, &id, Some(&acme), None).await,
         "account_rejected",
     );
     assert_code(
-        desktop::approve(&h.state, "nope", Some(&acme)).await,
+        desktop::approve(&h.state, "nope", Some(&acme), None).await,
         "not_found",
     );
     assert_eq!(h.counts().await.codes, 0, "no code minted");

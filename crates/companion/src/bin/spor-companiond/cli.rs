@@ -165,6 +165,10 @@ pub enum ConsentCommand {
         /// Account to act as (needed when there is more than one).
         #[arg(long, value_name = "ACCOUNT_ID")]
         account: Option<String>,
+        /// What the assistant may do: full (the default), read-only (tools
+        /// the server marks read-only), or tools:NAME,NAME,… (only those).
+        #[arg(long, value_name = "ACCESS")]
+        access: Option<String>,
     },
     /// Deny a pending request.
     Deny {
@@ -189,6 +193,14 @@ pub enum GrantsCommand {
     Revoke {
         /// Grant id.
         id: String,
+    },
+    /// Change what an assistant may do, from its next request on.
+    Access {
+        /// Grant id.
+        id: String,
+        /// full, read-only, or tools:NAME,NAME,…
+        #[arg(long, value_name = "ACCESS")]
+        access: String,
     },
     /// Show an assistant's recent calls (method and tool; never arguments).
     Activity {

@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use spor_companion::access::Access;
 use spor_companion::accounts;
 use spor_companion::clock::rfc3339;
 use spor_companion::config::{default_data_dir, Config, ConsentMode};
@@ -306,13 +307,22 @@ async fn run_consent(data_dir: PathBuf, cmd: ConsentCommand) -> Result<()> {
                 }
             }
         }
-        ConsentCommand::Approve { id, account } => {
+        ConsentCommand::Approve {
+            id,
+            account,
+            access,
+        } => {
+            // Checked here too, so a typo is named before the daemon is asked.
+            if let Some(a) = access.as_deref() {
+                Access::parse(a)?;
+            }
             expect_ok(
                 control::send(
                     &data_dir,
                     &Ctl::ConsentApprove {
                         id: id.clone(),
                         account_id: account,
+                        access,
                     },
                 )
                 .await?,
@@ -339,8 +349,8 @@ async fn run_grants(data_dir: PathBuf, cmd: GrantsCommand) -> Result<()> {
                 return Ok(());
             };
             println!(
-                "{:<20} {:<28} {:<14} {:<21} LAST USED",
-                "ID", "ASSISTANT", "ORG", "CONNECTED"
+                "{:<20} {:<28} {:<14} {:<10} {:<21} LAST USED",
+                "ID", "ASSISTANT", "ORG", "ACCESS", "CONNECTED"
             );
             for g in items {
                 let last = g["last_used_at"]
@@ -356,12 +366,25 @@ async fn run_grants(data_dir: PathBuf, cmd: GrantsCommand) -> Result<()> {
                     Some(_) => format!("{name} (disconnected)"),
                     None => name,
                 };
+                // Tool names come from a server: isolated like names.
+                let access = match g["access"]["kind"].as_str() {
+                    Some("read_only") => "read-only".to_string(),
+                    Some("tools") => {
+                        let names: Vec<String> = g["access"]["tools"]
+                            .as_array()
+                            .map(|t| t.iter().filter_map(|n| n.as_str()).map(isolated).collect())
+                            .unwrap_or_default();
+                        format!("tools:{}", names.join(","))
+                    }
+                    _ => "full".to_string(),
+                };
                 // 30: the two isolate marks are counted but take no room.
                 println!(
-                    "{:<20} {:<30} {:<14} {:<21} {}",
+                    "{:<20} {:<30} {:<14} {:<10} {:<21} {}",
                     g["id"].as_str().unwrap_or_default(),
                     name,
                     g["org"].as_str().unwrap_or("-"),
+                    access,
                     rfc3339(g["created_at"].as_i64().unwrap_or_default()),
                     last
                 );
@@ -390,6 +413,23 @@ async fn run_grants(data_dir: PathBuf, cmd: GrantsCommand) -> Result<()> {
                     c["duration_ms"].as_u64().unwrap_or_default()
                 );
             }
+        }
+        GrantsCommand::Access { id, access } => {
+            let parsed = Access::parse(&access)?;
+            expect_ok(
+                control::send(
+                    &data_dir,
+                    &Ctl::GrantsAccess {
+                        id: id.clone(),
+                        access,
+                    },
+                )
+                .await?,
+            )?;
+            println!(
+                "{id} now has {} access, from its next request on.",
+                parsed.describe()
+            );
         }
         GrantsCommand::Revoke { id } => {
             expect_ok(control::send(&data_dir, &Ctl::GrantsRevoke { id: id.clone() }).await?)?;
