@@ -45,13 +45,15 @@ pub(super) async fn check(
         }
     }
     for call in calls.iter().filter(|c| c.method == "tools/call") {
-        let tool = call.name.as_deref().unwrap_or_default();
+        // No string name the gateway can read (missing, not a string, or
+        // given twice): it cannot tell which tool the upstream would run.
+        let Some(tool) = call.name.as_deref() else {
+            return Err(GatewayError::Unreadable);
+        };
         let allowed = match access {
             Access::Full => true,
             Access::Tools(chosen) => chosen.contains(tool),
-            Access::ReadOnly => {
-                !tool.is_empty() && catalogue::is_read_only(state, account, tool).await
-            }
+            Access::ReadOnly => catalogue::is_read_only(state, account, tool).await,
         };
         if !allowed {
             return Err(GatewayError::Denied {

@@ -302,7 +302,10 @@ async fn consent_view_marks_a_rejected_account_and_asks_for_a_token_when_it_is_t
 async fn approve_and_deny_from_the_window_refuse_with_stable_codes_and_mint_nothing() {
     let h = Harness::start().await;
     let id = pending_request(&h).await;
-    assert_code(desktop::approve(&h.state, &id, None, None).await, "no_account");
+    assert_code(
+        desktop::approve(&h.state, &id, None, None).await,
+        "no_account",
+    );
     // The window sends "" when nothing is picked.
     assert_code(
         desktop::approve(&h.state, &id, Some(""), None).await,

@@ -3,6 +3,7 @@
 //! driven over real HTTP. One binary (see STYLE.md "Tests"); one module per
 //! surface.
 
+mod access;
 mod accounts;
 mod architecture;
 mod attacks;

@@ -37,5 +37,6 @@ pub use logs::Logs;
 pub use mcp::{assert_invalid_token, INIT};
 pub use oauth::{scrape_csrf, Connected, Pkce, Tokens, CLIENT_NAME, REDIRECT};
 pub use upstream::{
-    hash_prefix, FakeUpstream, McpMode, PAT, PAT_BETA, UPSTREAM_EXPIRED, UPSTREAM_REJECTION,
+    hash_prefix, FakeUpstream, McpMode, ToolServer, PAT, PAT_BETA, UPSTREAM_EXPIRED,
+    UPSTREAM_REJECTION,
 };

@@ -68,8 +68,77 @@ struct UpstreamState {
     rest_calls: Arc<Mutex<Vec<String>>>,
     deleted: Arc<Mutex<Vec<String>>>,
     reject_mcp: Arc<AtomicBool>,
+    tools: Arc<Mutex<Option<ToolServer>>>,
     mcp_mode: Arc<Mutex<McpMode>>,
     rest_delay: Arc<Mutex<Duration>>,
+}
+
+/// Tools the fake upstream's `/mcp` lists (and calls), when set.
+#[derive(Clone, Debug)]
+pub struct ToolServer {
+    /// The `tools/list` entries.
+    pub tools: Vec<Value>,
+    /// Tools per page (the cursor is the next page's index).
+    pub page_size: usize,
+    /// Answer as an event stream (a progress notification, then the answer).
+    pub sse: bool,
+}
+
+impl ToolServer {
+    fn answer(&self, msg: &Value) -> Value {
+        let id = msg.get("id").cloned().unwrap_or(Value::Null);
+        match msg.get("method").and_then(Value::as_str) {
+            Some("tools/list") => {
+                let page: usize = msg
+                    .pointer("/params/cursor")
+                    .and_then(Value::as_str)
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0);
+                let start = page * self.page_size;
+                let tools: Vec<Value> = self
+                    .tools
+                    .iter()
+                    .skip(start)
+                    .take(self.page_size)
+                    .cloned()
+                    .collect();
+                let mut result = json!({ "tools": tools });
+                if start + self.page_size < self.tools.len() {
+                    result["nextCursor"] = (page + 1).to_string().into();
+                }
+                json!({ "jsonrpc": "2.0", "id": id, "result": result })
+            }
+            Some("tools/call") => {
+                let name = msg
+                    .pointer("/params/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                json!({ "jsonrpc": "2.0", "id": id, "result": {
+                    "content": [{ "type": "text", "text": format!("called {name}") }] } })
+            }
+            _ => json!({ "jsonrpc": "2.0", "id": id, "result": {} }),
+        }
+    }
+
+    fn respond(&self, body: &str) -> Response {
+        let msg: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        let answer = self.answer(&msg);
+        if self.sse {
+            let progress = json!({ "jsonrpc": "2.0", "method": "notifications/progress",
+                "params": { "progressToken": "p", "progress": 1 } });
+            let text =
+                format!("id: 1\nevent: message\ndata: {progress}\n\nid: 2\ndata: {answer}\n\n");
+            return (
+                [
+                    ("content-type", "text/event-stream"),
+                    ("mcp-session-id", "upstream-session-1"),
+                ],
+                text,
+            )
+                .into_response();
+        }
+        ([("mcp-session-id", "upstream-session-1")], Json(answer)).into_response()
+    }
 }
 
 /// How the fake upstream's `/mcp` behaves.
@@ -273,6 +342,9 @@ async fn up_mcp(
         )
             .into_response();
     }
+    if let Some(server) = s.tools.lock().expect("tools lock").clone() {
+        return server.respond(&body);
+    }
     let id = serde_json::from_str::<Value>(&body)
         .ok()
         .and_then(|v| v.get("id").cloned())
@@ -362,6 +434,11 @@ impl FakeUpstream {
     /// Makes every endpoint refuse `pat` as unknown (a plain 401).
     pub fn revoke(&self, pat: &str) {
         self.state.pats.lock().expect("pats lock").remove(pat);
+    }
+
+    /// Makes `/mcp` list and call `server`'s tools.
+    pub fn serve_tools(&self, server: ToolServer) {
+        *self.state.tools.lock().expect("tools lock") = Some(server);
     }
 
     /// Makes `/mcp` answer 401 to everything.
