@@ -327,7 +327,12 @@ impl SporTools {
     /// Stores a node in the token's org; the author is the token's person.
     #[tool(
         description = "Store a node (default kind \"note\") in your org. The author is always \
-                       the token's person; an `author` argument is ignored. Returns the node."
+                       the token's person; an `author` argument is ignored. Returns the node.",
+        annotations(
+            title = "Store a node",
+            read_only_hint = false,
+            destructive_hint = true
+        )
     )]
     async fn put_node(
         &self,
@@ -357,7 +362,10 @@ impl SporTools {
     }
 
     /// Reads one node of the token's org.
-    #[tool(description = "Get one node of your org by id.")]
+    #[tool(
+        description = "Get one node of your org by id.",
+        annotations(title = "Get a node", read_only_hint = true)
+    )]
     async fn get_node(
         &self,
         Parameters(args): Parameters<GetNodeArgs>,
@@ -379,7 +387,8 @@ impl SporTools {
     /// Searches the token's org, newest first.
     #[tool(
         description = "Find nodes of your org whose title or body contains `query` \
-                       (case-insensitive), newest first. Returns {nodes, count}."
+                       (case-insensitive), newest first. Returns {nodes, count}.",
+        annotations(title = "Search the graph", read_only_hint = true)
     )]
     async fn query_graph(
         &self,
@@ -413,7 +422,12 @@ impl SporTools {
     /// Stores quick text as a `capture` node.
     #[tool(
         description = "Capture a piece of text as a node of kind \"capture\"; its first line \
-                       (up to 80 characters) becomes the title. Returns the node."
+                       (up to 80 characters) becomes the title. Returns the node.",
+        annotations(
+            title = "Capture text",
+            read_only_hint = false,
+            destructive_hint = false
+        )
     )]
     async fn capture(
         &self,
@@ -439,7 +453,8 @@ impl SporTools {
     #[tool(
         description = "Diagnostic: count to `steps` (1-20), pausing `delay_ms` (0-1000) before \
                        each step and sending notifications/progress after it when the request \
-                       has a progressToken. Returns \"counted N\"."
+                       has a progressToken. Returns \"counted N\".",
+        annotations(title = "Count slowly", read_only_hint = true)
     )]
     async fn slow_count(
         &self,
@@ -481,7 +496,8 @@ impl SporTools {
     #[tool(
         description = "Diagnostic: ask the user `question` through the client with an \
                        elicitation/create request (form with one string field `answer`). \
-                       Returns \"answer: …\" or \"declined\"."
+                       Returns \"answer: …\" or \"declined\".",
+        annotations(title = "Ask the user", read_only_hint = true)
     )]
     async fn ask_user(
         &self,
