@@ -202,6 +202,60 @@ pub struct OrgOption {
     pub rejected: bool,
 }
 
+/// How long the consent waits for an account's tool list: the checklist
+/// is a convenience, and the page must not hang on a sleeping server.
+const TOOL_LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The tools one account offers, for the "Chosen tools" checklist.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ToolChoices {
+    /// The stored account.
+    pub account_id: String,
+    /// Its organization's label.
+    pub org: String,
+    /// Its tools, sorted by name (empty when they could not be read).
+    pub tools: Vec<crate::gateway::catalogue::ToolInfo>,
+    /// Why they could not be read, if so.
+    pub error: Option<String>,
+}
+
+/// The tools of each usable account among `options`, read with its PAT
+/// (or as already seen), each within a few seconds.
+pub async fn tool_choices(state: &AppState, options: &[OrgOption]) -> Vec<ToolChoices> {
+    let Ok(accounts) = state.store.accounts().await else {
+        return Vec::new();
+    };
+    let usable = options.iter().filter(|o| !o.rejected).filter_map(|o| {
+        let id = o.account_id.as_ref()?;
+        accounts.iter().find(|a| &a.id == id).map(|a| (o, a))
+    });
+    let lists = usable.map(|(o, account)| async move {
+        let read = tokio::time::timeout(
+            TOOL_LIST_WAIT,
+            crate::gateway::catalogue::tools_of(state, account),
+        )
+        .await;
+        let (tools, error) = match read {
+            Ok(Ok(tools)) => (tools, None),
+            Ok(Err(e)) => (Vec::new(), Some(e.to_string())),
+            Err(_) => (
+                Vec::new(),
+                Some(format!(
+                    "the server did not list its tools within {} seconds",
+                    TOOL_LIST_WAIT.as_secs()
+                )),
+            ),
+        };
+        ToolChoices {
+            account_id: account.id.clone(),
+            org: o.label.clone(),
+            tools,
+            error,
+        }
+    });
+    futures_util::future::join_all(lists).await
+}
+
 /// Builds the org picker: stored accounts, plus organizations the person
 /// belongs to (per a live `idp` list) that have no token yet.
 pub async fn org_options(state: &AppState) -> Vec<OrgOption> {

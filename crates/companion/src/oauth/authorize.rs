@@ -215,9 +215,16 @@ async fn render(
     error: Option<PageError>,
     status: StatusCode,
 ) -> Response {
+    let options = consent::org_options(state).await;
+    // Only the page that decides shows the checklist.
+    let tools = match state.config.consent_mode {
+        ConsentMode::Browser => consent::tool_choices(state, &options).await,
+        _ => Vec::new(),
+    };
     let model = PageModel {
         request,
-        options: consent::org_options(state).await,
+        tools,
+        options,
         // Unreadable accounts show no server here; the form's POST checks
         // again and fails closed.
         known_servers: accounts::known_servers(state).await.unwrap_or_default(),
@@ -352,7 +359,7 @@ impl DecisionForm {
 }
 
 /// The name prefix of the consent page's tool checkboxes.
-pub(super) const TOOL_BOX: &str = "tool:";
+pub(crate) const TOOL_BOX: &str = "tool:";
 
 /// Checks mode, origin and CSRF for a consent form, in that order (the mode
 /// refuses whatever the form carries); on success returns the pending

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::config::{default_data_dir, ConsentMode};
 use crate::consent::requester::Requester;
-use crate::consent::{OrgOption, PendingRequest};
+use crate::consent::{OrgOption, PendingRequest, ToolChoices};
 use crate::upstream::HostedSpor;
 
 /// Where the page's script is served.
@@ -37,6 +37,8 @@ pub struct PageModel<'a> {
     pub cli: String,
     /// An error from the last form submission.
     pub error: Option<PageError>,
+    /// Each usable account's tools, for the "Chosen tools" checklist.
+    pub tools: Vec<ToolChoices>,
 }
 
 /// A refusal the page shows: its stable code (in `data-error`, for scripts
@@ -261,7 +263,7 @@ pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
          <p class=\"lead\"><strong class=\"client-name\"><bdi>{name}</bdi></strong> \
          {tag} wants to use your Spor account.</p>\
          <dl class=\"facts\">{program}<dt>Returns to</dt><dd><code>{host}</code>{listener}</dd>\
-         <dt>Access</dt><dd>Read and write your team graph through Spor's tools, as you.</dd></dl>{warnings}",
+         <dt>Acts</dt><dd>On your team graph through Spor's tools, as you.</dd></dl>{warnings}",
         name = esc(&r.client_name),
         tag = name_tag(r.verified_by.as_deref()),
         host = esc(&r.redirect_host),
@@ -339,9 +341,10 @@ pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
             }
         }
         select.push_str("</select>");
+        let access = access_choice(&m.tools);
         inner.push_str(&format!(
             "<form method=\"post\" action=\"/oauth/consent/{id}\" class=\"decision\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{select}\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{select}{access}\
              <div class=\"buttons\"><button type=\"submit\" name=\"decision\" value=\"deny\" class=\"secondary\">Deny</button>\
              <button type=\"submit\" name=\"decision\" value=\"allow\" class=\"primary\">Allow</button></div></form>",
             id = esc(&r.id),
@@ -364,6 +367,58 @@ pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
         shell("Connect an assistant", &main_attrs, &inner),
         origin_of(&r.redirect_uri),
     )
+}
+
+/// The access choice: full (checked), read only, or chosen tools with a
+/// checklist per account (the script shows the picked account's).
+fn access_choice(tools: &[ToolChoices]) -> String {
+    let mut out = String::from(
+        "<fieldset class=\"access\"><legend>Access</legend>\
+         <label class=\"choice\"><input type=\"radio\" name=\"access\" value=\"full\" checked> \
+         <strong>Full</strong> — every tool, reading and writing, as you</label>\
+         <label class=\"choice\"><input type=\"radio\" name=\"access\" value=\"read_only\"> \
+         <strong>Read only</strong> — only tools the server marks read-only</label>\
+         <label class=\"choice\"><input type=\"radio\" name=\"access\" value=\"tools\"> \
+         <strong>Chosen tools</strong> — only the ones ticked below</label>",
+    );
+    for list in tools {
+        out.push_str(&format!(
+            "<fieldset class=\"tools\" data-account=\"{}\"><legend>Tools of {}</legend>",
+            esc(&list.account_id),
+            esc(&isolated(&list.org))
+        ));
+        if let Some(e) = &list.error {
+            out.push_str(&format!(
+                "<p class=\"muted small\" data-error=\"tools_unavailable\">The tool list could not be read: {}. Choose Full or Read only, or reload the page.</p>",
+                esc(e)
+            ));
+        }
+        for t in &list.tools {
+            let title = t
+                .title
+                .as_deref()
+                .map(str::trim)
+                .filter(|title| !title.is_empty() && *title != t.name);
+            let label = match title {
+                Some(title) => format!("{} <code>{}</code>", esc(&isolated(title)), esc(&t.name)),
+                None => format!("<code>{}</code>", esc(&t.name)),
+            };
+            let tag = if t.read_only {
+                "<span class=\"tag\">read only</span>"
+            } else if t.destructive {
+                "<span class=\"tag destructive\" title=\"The server says this tool may change or delete data.\">may change or delete data</span>"
+            } else {
+                "<span class=\"tag\">adds data</span>"
+            };
+            out.push_str(&format!(
+                "<label class=\"tool\"><input type=\"checkbox\" name=\"{box_name}\"> {label} {tag}</label>",
+                box_name = esc(&format!("{}{}", super::authorize::TOOL_BOX, t.name)),
+            ));
+        }
+        out.push_str("</fieldset>");
+    }
+    out.push_str("</fieldset>");
+    out
 }
 
 /// One organization as the picker lists it: names isolated, and the

@@ -307,3 +307,98 @@ async fn a_change_of_access_applies_to_the_next_request_on_the_same_token() {
         .expect("store"));
     h.stop().await;
 }
+
+/// POSTs Allow on the consent page with `extra` form fields.
+async fn allow_with(h: &Harness, id: &str, account: &str, extra: &[(&str, &str)]) -> Reply {
+    let csrf = h.csrf(id).await;
+    let mut form: Vec<(&str, &str)> = vec![
+        ("csrf", &csrf),
+        ("decision", "allow"),
+        ("account_id", account),
+    ];
+    form.extend_from_slice(extra);
+    let resp = h
+        .http
+        .post(h.url(&format!("/oauth/consent/{id}")))
+        .header("origin", &h.base)
+        .form(&form)
+        .send()
+        .await
+        .expect("POST consent");
+    Reply::read(resp).await
+}
+
+#[tokio::test]
+async fn the_consent_page_offers_the_access_choices_and_the_chosen_one_becomes_the_grants() {
+    use crate::support::{query_of, Pkce, PAT, REDIRECT};
+    let h = started(false).await;
+    let account = h.add_account(PAT, "acme").await;
+    let client = h.register(&[REDIRECT]).await;
+
+    let pkce = Pkce::new();
+    let id = h
+        .authorize(&h.authorize_params(&client, REDIRECT, &pkce))
+        .await;
+    let page = h.get(&format!("/oauth/consent/{id}")).await;
+    for needle in [
+        "name=\"access\" value=\"full\" checked",
+        "name=\"access\" value=\"read_only\"",
+        "name=\"access\" value=\"tools\"",
+        &format!("data-account=\"{account}\""),
+        "name=\"tool:get_node\"> \u{2068}Get a node\u{2069} <code>get_node</code> <span class=\"tag\">read only</span>",
+        "name=\"tool:put_node\"> <code>put_node</code> <span class=\"tag destructive\"",
+        "name=\"tool:capture\"> <code>capture</code> <span class=\"tag\">adds data</span>",
+    ] {
+        assert!(page.text.contains(needle), "{needle}: {}", page.text);
+    }
+
+    // Chosen tools with none ticked: refused on the page, nothing decided.
+    let none = allow_with(&h, &id, &account, &[("access", "tools")]).await;
+    assert_eq!(none.status, StatusCode::BAD_REQUEST, "{}", none.text);
+    assert!(
+        none.text.contains("data-error=\"no_tools\""),
+        "{}",
+        none.text
+    );
+    assert_eq!(h.counts().await.codes, 0);
+
+    let r = allow_with(
+        &h,
+        &id,
+        &account,
+        &[
+            ("access", "tools"),
+            ("tool:get_node", "on"),
+            ("tool:capture", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let code = query_of(&r.location(&h.base))["code"].clone();
+    let t = h
+        .token(&h.exchange_params(&client, &code, REDIRECT, &pkce.verifier))
+        .await;
+    let grant = h
+        .grant_of(t.json()["access_token"].as_str().expect("token"))
+        .await;
+    assert_eq!(
+        h.grant(&grant).await.access,
+        Access::parse("tools:capture,get_node").expect("tools")
+    );
+
+    // Read only, the same way.
+    let pkce = Pkce::new();
+    let id = h
+        .authorize(&h.authorize_params(&client, REDIRECT, &pkce))
+        .await;
+    let r = allow_with(&h, &id, &account, &[("access", "read_only")]).await;
+    let code = query_of(&r.location(&h.base))["code"].clone();
+    let t = h
+        .token(&h.exchange_params(&client, &code, REDIRECT, &pkce.verifier))
+        .await;
+    let grant = h
+        .grant_of(t.json()["access_token"].as_str().expect("token"))
+        .await;
+    assert_eq!(h.grant(&grant).await.access, Access::ReadOnly);
+    h.stop().await;
+}

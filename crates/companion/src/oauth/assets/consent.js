@@ -29,6 +29,25 @@
   }
   setTimeout(poll, 1000);
 
+  // The access choice: the checklist of the picked organization's tools,
+  // shown (and sent) only for "Chosen tools".
+  var form = document.querySelector("form.decision");
+  if (form) {
+    var select = form.querySelector("select[name=account_id]");
+    var lists = form.querySelectorAll("fieldset.tools");
+    var showTools = function () {
+      var picked = form.querySelector("input[name=access]:checked");
+      var choosing = picked && picked.value === "tools";
+      for (var i = 0; i < lists.length; i++) {
+        var mine = !select || lists[i].getAttribute("data-account") === select.value;
+        lists[i].hidden = !(choosing && mine);
+        lists[i].disabled = !(choosing && mine);
+      }
+    };
+    form.addEventListener("change", showTools);
+    showTools();
+  }
+
   // Checking a token can take up to a minute when the organization's graph
   // was asleep: after two seconds say so, rather than look stuck.
   function checking(form) {
