@@ -2,6 +2,7 @@
 //! `spor_companion::desktop`. Errors arrive in the page as `{code, message}`.
 
 use spor_companion::connect::Host;
+use spor_companion::consent::ToolChoices;
 use spor_companion::desktop::{
     self, AccountAdded, ActivityView, ConnectAction, ConnectedView, Connector, ConsentView,
     DesktopError, ExtensionSaved, HostView, Overview, Reachability, RemovedView, ServerStatus,
@@ -119,6 +120,18 @@ pub async fn remove_account(
 #[tauri::command]
 pub async fn disconnect(boot: State<'_, Boot>, grant_id: String) -> Result<()> {
     desktop::disconnect(&core(&boot)?.state, &grant_id).await
+}
+
+/// Change what an assistant may do (full, read-only, tools:NAME,…).
+#[tauri::command]
+pub async fn set_access(boot: State<'_, Boot>, grant_id: String, access: String) -> Result<()> {
+    desktop::set_access(&core(&boot)?.state, &grant_id, &access).await
+}
+
+/// The tools an assistant's account offers (for choosing some).
+#[tauri::command]
+pub async fn account_tools(boot: State<'_, Boot>, grant_id: String) -> Result<ToolChoices> {
+    desktop::account_tools(&core(&boot)?.state, &grant_id).await
 }
 
 /// An assistant's recent calls.

@@ -72,6 +72,8 @@ fn main() {
             commands::replace_token,
             commands::remove_account,
             commands::disconnect,
+            commands::set_access,
+            commands::account_tools,
             commands::activity,
             commands::check_upstreams,
             commands::use_port,

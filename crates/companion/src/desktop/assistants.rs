@@ -1,11 +1,14 @@
 //! The connected assistants (one per grant) as the window lists them, with
-//! their newest calls, and what their buttons do: disconnect, show activity.
+//! their newest calls, and what their buttons do: disconnect, change
+//! access, show activity.
 
 use serde::Serialize;
 
 use super::accounts::label_of;
 use super::error::DesktopError;
+use crate::access::Access;
 use crate::clock::rfc3339;
+use crate::consent::{self, OrgOption, ToolChoices};
 use crate::grants;
 use crate::state::AppState;
 use crate::store::{Account, CallRecord, GrantSummary};
@@ -51,6 +54,8 @@ pub struct AssistantView {
     pub name: String,
     /// The host that vouches for the name (CIMD), if any.
     pub verified_by: Option<String>,
+    /// What it may do with the account's tools.
+    pub access: Access,
     /// The account it acts as.
     pub account_id: Option<String>,
     /// That account's label.
@@ -82,6 +87,7 @@ pub(super) async fn assistant_views(
             id: g.id.clone(),
             name: g.client_name.clone(),
             verified_by: g.verified_by.clone(),
+            access: g.access.clone(),
             account_id: g.account_id.clone(),
             account_label: account.map(label_of),
             org: g.org.clone(),
@@ -103,6 +109,45 @@ pub async fn disconnect(state: &AppState, grant_id: &str) -> Result<(), DesktopE
             "That assistant is no longer connected.",
         ))
     }
+}
+
+/// Changes what an assistant may do (`Access::parse`), from its next
+/// request on.
+pub async fn set_access(
+    state: &AppState,
+    grant_id: &str,
+    access: &str,
+) -> Result<(), DesktopError> {
+    let access = Access::parse(access).map_err(|e| DesktopError::new(e.code(), e.to_string()))?;
+    if grants::set_access(state, grant_id, access).await? {
+        Ok(())
+    } else {
+        Err(DesktopError::new(
+            "not_found",
+            "That assistant is no longer connected.",
+        ))
+    }
+}
+
+/// The tools an assistant's account offers, for changing its chosen tools.
+pub async fn account_tools(state: &AppState, grant_id: &str) -> Result<ToolChoices, DesktopError> {
+    let grant = state
+        .store
+        .grants(false)
+        .await?
+        .into_iter()
+        .find(|g| g.id == grant_id)
+        .ok_or_else(|| DesktopError::new("not_found", "That assistant is no longer connected."))?;
+    let options: Vec<OrgOption> = consent::org_options(state)
+        .await
+        .into_iter()
+        .filter(|o| o.account_id.is_some() && o.account_id == grant.account_id)
+        .collect();
+    consent::tool_choices(state, &options)
+        .await
+        .into_iter()
+        .next()
+        .ok_or_else(|| DesktopError::new("no_account", "That assistant's account is gone."))
 }
 
 /// An assistant's newest calls.

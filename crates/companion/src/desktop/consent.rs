@@ -9,7 +9,7 @@ use crate::access::Access;
 use crate::accounts;
 use crate::clock::rfc3339;
 use crate::consent::requester::{Requester, Warning};
-use crate::consent::{self, ConsentError, OrgOption, PENDING_TTL};
+use crate::consent::{self, ConsentError, OrgOption, ToolChoices, PENDING_TTL};
 use crate::state::AppState;
 
 /// A request waiting for consent.
@@ -100,6 +100,8 @@ pub struct ConsentView {
     pub requester: RequesterView,
     /// The host that vouches for the client's name (CIMD), if any.
     pub verified_by: Option<String>,
+    /// Each usable account's tools, for the "Chosen tools" checklist.
+    pub tools: Vec<ToolChoices>,
 }
 
 /// The programs behind a request, in the words the window shows.
@@ -130,11 +132,9 @@ pub async fn consent_view(state: &AppState, id: &str) -> Result<ConsentView, Des
         .consent
         .pending(id, state.now())
         .ok_or(ConsentError::UnknownRequest)?;
-    let options: Vec<OptionView> = consent::org_options(state)
-        .await
-        .into_iter()
-        .map(OptionView::from)
-        .collect();
+    let orgs = consent::org_options(state).await;
+    let tools = consent::tool_choices(state, &orgs).await;
+    let options: Vec<OptionView> = orgs.into_iter().map(OptionView::from).collect();
     let needs_token = !options
         .iter()
         .any(|o| o.account_id.is_some() && !o.rejected);
@@ -143,6 +143,7 @@ pub async fn consent_view(state: &AppState, id: &str) -> Result<ConsentView, Des
         id: request.id,
         client_name: request.client_name,
         verified_by: request.verified_by,
+        tools,
         redirect_host: request.redirect_host,
         expires_at: rfc3339(request.created_at + PENDING_TTL),
         options,

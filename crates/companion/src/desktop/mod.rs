@@ -19,7 +19,9 @@ pub use accounts::{
     add_account, add_account_with_mcp_url, check_upstreams, reachability, remove_account,
     replace_token, AccountAdded, AccountView, Reachability, RemovedView, TokenState,
 };
-pub use assistants::{activity, disconnect, ActivityView, AssistantView};
+pub use assistants::{
+    account_tools, activity, disconnect, set_access, ActivityView, AssistantView,
+};
 pub use connect::{
     claude_command, connect_host, connect_hosts, save_extension, ConnectAction, ConnectedView,
     Connector, ExtensionSaved, HostState, HostView,
