@@ -122,6 +122,12 @@ pub async fn disconnect(boot: State<'_, Boot>, grant_id: String) -> Result<()> {
     desktop::disconnect(&core(&boot)?.state, &grant_id).await
 }
 
+/// One account's tools for the consent's "Chosen tools" checklist.
+#[tauri::command]
+pub async fn consent_tools(boot: State<'_, Boot>, account_id: String) -> Result<ToolChoices> {
+    desktop::consent_tools(&core(&boot)?.state, &account_id).await
+}
+
 /// Change what an assistant may do (full, read-only, tools:NAME,…).
 #[tauri::command]
 pub async fn set_access(boot: State<'_, Boot>, grant_id: String, access: String) -> Result<()> {

@@ -67,6 +67,7 @@ fn main() {
             commands::ui_ready,
             commands::consent_view,
             commands::approve,
+            commands::consent_tools,
             commands::deny,
             commands::add_account,
             commands::replace_token,

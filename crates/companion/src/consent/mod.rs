@@ -202,9 +202,9 @@ pub struct OrgOption {
     pub rejected: bool,
 }
 
-/// How long the consent waits for an account's tool list: the checklist
-/// is a convenience, and the page must not hang on a sleeping server.
-const TOOL_LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long loading an account's tool list for the checklist may take (a
+/// hosted graph may be waking up).
+const TOOL_LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The tools one account offers, for the "Chosen tools" checklist.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -213,47 +213,68 @@ pub struct ToolChoices {
     pub account_id: String,
     /// Its organization's label.
     pub org: String,
-    /// Its tools, sorted by name (empty when they could not be read).
+    /// Its tools, sorted by name (empty until loaded, or when they could
+    /// not be read).
     pub tools: Vec<crate::gateway::catalogue::ToolInfo>,
+    /// Not loaded yet: opening a consent contacts no MCP server, so the
+    /// list is read only when the person asks to choose tools.
+    pub pending: bool,
     /// Why they could not be read, if so.
     pub error: Option<String>,
 }
 
-/// The tools of each usable account among `options`, read with its PAT
-/// (or as already seen), each within a few seconds.
-pub async fn tool_choices(state: &AppState, options: &[OrgOption]) -> Vec<ToolChoices> {
+/// The tools of each usable account among `options`: as already seen, and
+/// for the account `load` names, read with its PAT now (bounded).
+pub async fn tool_choices(
+    state: &AppState,
+    options: &[OrgOption],
+    load: Option<&str>,
+) -> Vec<ToolChoices> {
     let Ok(accounts) = state.store.accounts().await else {
         return Vec::new();
     };
-    let usable = options.iter().filter(|o| !o.rejected).filter_map(|o| {
-        let id = o.account_id.as_ref()?;
-        accounts.iter().find(|a| &a.id == id).map(|a| (o, a))
-    });
-    let lists = usable.map(|(o, account)| async move {
-        let read = tokio::time::timeout(
-            TOOL_LIST_WAIT,
-            crate::gateway::catalogue::tools_of(state, account),
-        )
-        .await;
-        let (tools, error) = match read {
-            Ok(Ok(tools)) => (tools, None),
-            Ok(Err(e)) => (Vec::new(), Some(e.to_string())),
-            Err(_) => (
-                Vec::new(),
-                Some(format!(
-                    "the server did not list its tools within {} seconds",
-                    TOOL_LIST_WAIT.as_secs()
-                )),
-            ),
+    let mut out = Vec::new();
+    for o in options.iter().filter(|o| !o.rejected) {
+        let Some(account) = o
+            .account_id
+            .as_ref()
+            .and_then(|id| accounts.iter().find(|a| &a.id == id))
+        else {
+            continue;
         };
-        ToolChoices {
+        let known = state.gateway.catalogue.tools(&account.id);
+        let (tools, pending, error) = match known {
+            Some(tools) => (tools, false, None),
+            None if load == Some(account.id.as_str()) => {
+                let read = tokio::time::timeout(
+                    TOOL_LIST_WAIT,
+                    crate::gateway::listing::tools_of(state, account),
+                )
+                .await;
+                match read {
+                    Ok(Ok(tools)) => (tools, false, None),
+                    Ok(Err(e)) => (Vec::new(), false, Some(e.to_string())),
+                    Err(_) => (
+                        Vec::new(),
+                        false,
+                        Some(format!(
+                            "the server did not list its tools within {} seconds",
+                            TOOL_LIST_WAIT.as_secs()
+                        )),
+                    ),
+                }
+            }
+            None => (Vec::new(), true, None),
+        };
+        out.push(ToolChoices {
             account_id: account.id.clone(),
             org: o.label.clone(),
             tools,
+            pending,
             error,
-        }
-    });
-    futures_util::future::join_all(lists).await
+        });
+    }
+    out
 }
 
 /// Builds the org picker: stored accounts, plus organizations the person

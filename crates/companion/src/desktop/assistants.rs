@@ -143,7 +143,8 @@ pub async fn account_tools(state: &AppState, grant_id: &str) -> Result<ToolChoic
         .into_iter()
         .filter(|o| o.account_id.is_some() && o.account_id == grant.account_id)
         .collect();
-    consent::tool_choices(state, &options)
+    let account = grant.account_id.as_deref();
+    consent::tool_choices(state, &options, account)
         .await
         .into_iter()
         .next()

@@ -133,7 +133,8 @@ pub async fn consent_view(state: &AppState, id: &str) -> Result<ConsentView, Des
         .pending(id, state.now())
         .ok_or(ConsentError::UnknownRequest)?;
     let orgs = consent::org_options(state).await;
-    let tools = consent::tool_choices(state, &orgs).await;
+    // Known lists only: opening a consent contacts no MCP server.
+    let tools = consent::tool_choices(state, &orgs, None).await;
     let options: Vec<OptionView> = orgs.into_iter().map(OptionView::from).collect();
     let needs_token = !options
         .iter()
@@ -150,6 +151,24 @@ pub async fn consent_view(state: &AppState, id: &str) -> Result<ConsentView, Des
         known_server: accounts::known_server(state).await,
         needs_token,
     })
+}
+
+/// Reads one account's tools for the consent's "Chosen tools" checklist
+/// (when the person picks it), with its PAT, bounded.
+pub async fn consent_tools(
+    state: &AppState,
+    account_id: &str,
+) -> Result<ToolChoices, DesktopError> {
+    let options: Vec<OrgOption> = consent::org_options(state)
+        .await
+        .into_iter()
+        .filter(|o| o.account_id.as_deref() == Some(account_id))
+        .collect();
+    consent::tool_choices(state, &options, Some(account_id))
+        .await
+        .into_iter()
+        .next()
+        .ok_or_else(|| DesktopError::new("no_account", "There is no usable account with that id."))
 }
 
 /// Allows a pending request as an account (or the only one), with the

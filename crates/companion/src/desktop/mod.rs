@@ -26,7 +26,9 @@ pub use connect::{
     claude_command, connect_host, connect_hosts, save_extension, ConnectAction, ConnectedView,
     Connector, ExtensionSaved, HostState, HostView,
 };
-pub use consent::{approve, consent_view, deny, ConsentView, OptionView, PendingView};
+pub use consent::{
+    approve, consent_tools, consent_view, deny, ConsentView, OptionView, PendingView,
+};
 pub use error::DesktopError;
 pub use overview::{overview, Overview};
 pub use server::{configured_port, Server, ServerState, ServerStatus};

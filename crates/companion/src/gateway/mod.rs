@@ -12,6 +12,7 @@ pub mod catalogue;
 mod error;
 mod forward;
 mod headers;
+pub mod listing;
 mod log;
 mod mirror;
 mod policy;

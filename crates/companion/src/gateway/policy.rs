@@ -11,8 +11,9 @@ use serde_json::Value;
 use spor_wire::mirror::decode;
 use spor_wire::peek::Peek;
 
-use super::catalogue::{self, ToolInfo};
+use super::catalogue::ToolInfo;
 use super::error::GatewayError;
+use super::listing;
 use super::state::Principal;
 use crate::access::Access;
 use crate::state::AppState;
@@ -53,7 +54,7 @@ pub(super) async fn check(
         let allowed = match access {
             Access::Full => true,
             Access::Tools(chosen) => chosen.contains(tool),
-            Access::ReadOnly => catalogue::is_read_only(state, account, tool).await,
+            Access::ReadOnly => listing::is_read_only(state, account, tool).await,
         };
         if !allowed {
             return Err(GatewayError::Denied {

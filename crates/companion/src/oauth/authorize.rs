@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form, Json};
@@ -14,7 +14,7 @@ use spor_wire::oauth::authorize::{check_request, client_redirect, select_redirec
 use spor_wire::oauth::client_metadata::{is_document_url, verifying_host};
 use spor_wire::oauth::{param, parse_params};
 
-use super::consent_page::{self, PageError, PageModel};
+use super::consent_page::{self, PageError, PageModel, TOOL_BOX};
 use crate::access::{Access, AccessError};
 use crate::accounts::{self, AccountError};
 use crate::config::ConsentMode;
@@ -214,16 +214,18 @@ async fn render(
     request: &PendingRequest,
     error: Option<PageError>,
     status: StatusCode,
+    load_tools: Option<&str>,
 ) -> Response {
     let options = consent::org_options(state).await;
     // Only the page that decides shows the checklist.
     let tools = match state.config.consent_mode {
-        ConsentMode::Browser => consent::tool_choices(state, &options).await,
+        ConsentMode::Browser => consent::tool_choices(state, &options, load_tools).await,
         _ => Vec::new(),
     };
     let model = PageModel {
         request,
         tools,
+        loaded: load_tools.map(str::to_string),
         options,
         // Unreadable accounts show no server here; the form's POST checks
         // again and fails closed.
@@ -236,10 +238,23 @@ async fn render(
     consent_page::consent(status, &model)
 }
 
+/// What the consent page's URL may ask for.
+#[derive(Deserialize, Default)]
+pub struct PageQuery {
+    /// Load this account's tools for the checklist (the person picked
+    /// "Chosen tools"); opening the page alone contacts no MCP server.
+    #[serde(default)]
+    tools: Option<String>,
+}
+
 /// `GET /oauth/consent/{id}`
-pub async fn consent_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub async fn consent_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> Response {
     match state.consent.pending(&id, state.now()) {
-        Some(req) => render(&state, &req, None, StatusCode::OK).await,
+        Some(req) => render(&state, &req, None, StatusCode::OK, query.tools.as_deref()).await,
         None => gone(),
     }
 }
@@ -358,9 +373,6 @@ impl DecisionForm {
     }
 }
 
-/// The name prefix of the consent page's tool checkboxes.
-pub(crate) const TOOL_BOX: &str = "tool:";
-
 /// Checks mode, origin and CSRF for a consent form, in that order (the mode
 /// refuses whatever the form carries); on success returns the pending
 /// request.
@@ -409,7 +421,7 @@ pub async fn consent_decision(
                 code: e.code(),
                 message: e.to_string(),
             };
-            return render(&state, &req, Some(error), StatusCode::BAD_REQUEST).await;
+            return render(&state, &req, Some(error), StatusCode::BAD_REQUEST, None).await;
         }
     };
     let result = if action == FormAction::Allow {
@@ -436,14 +448,21 @@ pub async fn consent_decision(
                 code: e.code(),
                 message: "Spor Companion could not save the approval; see its log.".into(),
             };
-            render(&state, &req, Some(error), StatusCode::INTERNAL_SERVER_ERROR).await
+            render(
+                &state,
+                &req,
+                Some(error),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+            )
+            .await
         }
         Err(e) => {
             let error = PageError {
                 code: e.code(),
                 message: e.to_string(),
             };
-            render(&state, &req, Some(error), StatusCode::BAD_REQUEST).await
+            render(&state, &req, Some(error), StatusCode::BAD_REQUEST, None).await
         }
     }
 }
@@ -514,7 +533,7 @@ pub async fn consent_add_account(
                 code: e.code(),
                 message,
             };
-            render(&state, &req, Some(error), status).await
+            render(&state, &req, Some(error), status, None).await
         }
     }
 }

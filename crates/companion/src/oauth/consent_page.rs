@@ -11,6 +11,9 @@ use crate::consent::requester::Requester;
 use crate::consent::{OrgOption, PendingRequest, ToolChoices};
 use crate::upstream::HostedSpor;
 
+/// The name prefix of the page's tool checkboxes (`tool:NAME`).
+pub const TOOL_BOX: &str = "tool:";
+
 /// Where the page's script is served.
 pub const SCRIPT_PATH: &str = "/oauth/assets/consent.js";
 /// Where the page's stylesheet is served.
@@ -39,6 +42,9 @@ pub struct PageModel<'a> {
     pub error: Option<PageError>,
     /// Each usable account's tools, for the "Chosen tools" checklist.
     pub tools: Vec<ToolChoices>,
+    /// The account whose tools the person asked to load: picked in the
+    /// organization picker, with "Chosen tools" selected.
+    pub loaded: Option<String>,
 }
 
 /// A refusal the page shows: its stable code (in `data-error`, for scripts
@@ -324,7 +330,11 @@ pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
         let mut select = String::from(
             "<label for=\"account_id\">Organization</label><select id=\"account_id\" name=\"account_id\" required>",
         );
-        let mut first = true;
+        let picked = m
+            .loaded
+            .as_deref()
+            .filter(|l| usable.iter().any(|o| o.account_id.as_deref() == Some(*l)))
+            .or_else(|| usable.first().and_then(|o| o.account_id.as_deref()));
         for o in &m.options {
             let text = option_text(o);
             match (&o.account_id, o.rejected) {
@@ -332,16 +342,19 @@ pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
                     select.push_str(&format!(
                         "<option value=\"{}\"{}>{}</option>",
                         esc(id),
-                        if first { " selected" } else { "" },
+                        if Some(id.as_str()) == picked {
+                            " selected"
+                        } else {
+                            ""
+                        },
                         esc(&text)
                     ));
-                    first = false;
                 }
                 _ => select.push_str(&format!("<option disabled>{}</option>", esc(&text))),
             }
         }
         select.push_str("</select>");
-        let access = access_choice(&m.tools);
+        let access = access_choice(&m.tools, m.loaded.is_some());
         inner.push_str(&format!(
             "<form method=\"post\" action=\"/oauth/consent/{id}\" class=\"decision\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{select}{access}\
@@ -371,22 +384,35 @@ pub fn consent(status: StatusCode, m: &PageModel<'_>) -> Response {
 
 /// The access choice: full (checked), read only, or chosen tools with a
 /// checklist per account (the script shows the picked account's).
-fn access_choice(tools: &[ToolChoices]) -> String {
-    let mut out = String::from(
+fn access_choice(tools: &[ToolChoices], choosing: bool) -> String {
+    let (full, chosen) = if choosing {
+        ("", " checked")
+    } else {
+        (" checked", "")
+    };
+    let mut out = format!(
         "<fieldset class=\"access\"><legend>Access</legend>\
-         <label class=\"choice\"><input type=\"radio\" name=\"access\" value=\"full\" checked> \
+         <label class=\"choice\"><input type=\"radio\" name=\"access\" value=\"full\"{full}> \
          <strong>Full</strong> — every tool, reading and writing, as you</label>\
          <label class=\"choice\"><input type=\"radio\" name=\"access\" value=\"read_only\"> \
          <strong>Read only</strong> — only tools the server marks read-only</label>\
-         <label class=\"choice\"><input type=\"radio\" name=\"access\" value=\"tools\"> \
+         <label class=\"choice\"><input type=\"radio\" name=\"access\" value=\"tools\"{chosen}> \
          <strong>Chosen tools</strong> — only the ones ticked below</label>",
     );
     for list in tools {
         out.push_str(&format!(
-            "<fieldset class=\"tools\" data-account=\"{}\"><legend>Tools of {}</legend>",
-            esc(&list.account_id),
-            esc(&isolated(&list.org))
+            "<fieldset class=\"tools\" data-account=\"{id}\" data-pending=\"{pending}\"><legend>Tools of {org}</legend>",
+            id = esc(&list.account_id),
+            pending = list.pending,
+            org = esc(&isolated(&list.org))
         ));
+        if list.pending {
+            out.push_str(&format!(
+                "<p class=\"muted small\"><a class=\"load-tools\" href=\"?tools={}\">Load this organization's tools</a> \
+                 (Spor Companion reads the list from the server only when you ask).</p>",
+                esc(&list.account_id)
+            ));
+        }
         if let Some(e) = &list.error {
             out.push_str(&format!(
                 "<p class=\"muted small\" data-error=\"tools_unavailable\">The tool list could not be read: {}. Choose Full or Read only, or reload the page.</p>",
@@ -412,7 +438,7 @@ fn access_choice(tools: &[ToolChoices]) -> String {
             };
             out.push_str(&format!(
                 "<label class=\"tool\"><input type=\"checkbox\" name=\"{box_name}\"> {label} {tag}</label>",
-                box_name = esc(&format!("{}{}", super::authorize::TOOL_BOX, t.name)),
+                box_name = esc(&format!("{}{}", TOOL_BOX, t.name)),
             ));
         }
         out.push_str("</fieldset>");

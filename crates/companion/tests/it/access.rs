@@ -343,8 +343,28 @@ async fn the_consent_page_offers_the_access_choices_and_the_chosen_one_becomes_t
     for needle in [
         "name=\"access\" value=\"full\" checked",
         "name=\"access\" value=\"read_only\"",
-        "name=\"access\" value=\"tools\"",
-        &format!("data-account=\"{account}\""),
+        "name=\"access\" value=\"tools\">",
+        &format!("data-account=\"{account}\" data-pending=\"true\""),
+        &format!("href=\"?tools={account}\""),
+    ] {
+        assert!(page.text.contains(needle), "{needle}: {}", page.text);
+    }
+    assert!(
+        !page.text.contains("name=\"tool:"),
+        "no checklist before it is asked for"
+    );
+    assert!(
+        h.upstream.mcp_seen().is_empty(),
+        "opening a consent contacts no MCP server"
+    );
+
+    // The person picks "Chosen tools": the page reads the list then.
+    let page = h.get(&format!("/oauth/consent/{id}?tools={account}")).await;
+    assert!(!h.upstream.mcp_seen().is_empty());
+    for needle in [
+        "name=\"access\" value=\"tools\" checked",
+        &format!("<option value=\"{account}\" selected>"),
+        &format!("data-account=\"{account}\" data-pending=\"false\""),
         "name=\"tool:get_node\"> \u{2068}Get a node\u{2069} <code>get_node</code> <span class=\"tag\">read only</span>",
         "name=\"tool:put_node\"> <code>put_node</code> <span class=\"tag destructive\"",
         "name=\"tool:capture\"> <code>capture</code> <span class=\"tag\">adds data</span>",

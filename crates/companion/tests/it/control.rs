@@ -371,3 +371,67 @@ async fn the_cli_says_which_host_vouches_for_a_document_client_and_that_others_n
     h.stop().await;
     docs.stop().await;
 }
+
+#[tokio::test]
+async fn the_cli_changes_an_assistants_access_and_refuses_one_it_cannot_read() {
+    let h = Harness::start().await;
+    let c = h.connect().await;
+    let socket = Socket::start(&h).await;
+    let before = cli(&h, &["grants", "list"]).await;
+    assert!(before.contains(" full "), "{before:?}");
+
+    let out = cli(
+        &h,
+        &["grants", "access", &c.grant_id, "--access", "read-only"],
+    )
+    .await;
+    assert!(out.contains("now has read only access"), "{out:?}");
+    assert_eq!(
+        h.grant(&c.grant_id).await.access,
+        spor_companion::access::Access::ReadOnly
+    );
+    let listed = cli(&h, &["grants", "list"]).await;
+    assert!(listed.contains(" read-only "), "{listed:?}");
+    let json = cli(&h, &["grants", "list", "--json"]).await;
+    let rows: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(rows[0]["access"], json!({"kind": "read_only"}), "{json}");
+
+    // A typo is named, and nothing changes.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_spor-companiond"))
+        .args([
+            "grants",
+            "access",
+            &c.grant_id,
+            "--access",
+            "admin",
+            "--data-dir",
+        ])
+        .arg(h.dir.path())
+        .env("RUST_LOG", "off")
+        .output()
+        .await
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("access must be full, read-only or tools:NAME,NAME,… (got \"admin\")"),
+        "{err}"
+    );
+    assert_eq!(
+        h.grant(&c.grant_id).await.access,
+        spor_companion::access::Access::ReadOnly
+    );
+    // An unknown grant is not found.
+    let reply = control::send(
+        h.dir.path(),
+        &spor_companion::control::Command::GrantsAccess {
+            id: "g_nope".into(),
+            access: "full".into(),
+        },
+    )
+    .await
+    .expect("send");
+    assert_eq!(reply.code.as_deref(), Some("not_found"));
+    socket.stop().await;
+    h.stop().await;
+}

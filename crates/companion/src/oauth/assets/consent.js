@@ -42,6 +42,11 @@
         var mine = !select || lists[i].getAttribute("data-account") === select.value;
         lists[i].hidden = !(choosing && mine);
         lists[i].disabled = !(choosing && mine);
+        // Not read yet: the server reads the list when the page asks for it.
+        if (choosing && mine && lists[i].getAttribute("data-pending") === "true") {
+          stopped = true;
+          window.location.assign("?tools=" + encodeURIComponent(lists[i].getAttribute("data-account")));
+        }
       }
     };
     form.addEventListener("change", showTools);
