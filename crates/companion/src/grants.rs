@@ -40,6 +40,17 @@ pub async fn set_access(
         .set_grant_access(grant_id.to_string(), access, state.now())
         .await?;
     if changed {
+        // The annotations the new access relies on are read afresh.
+        let account = state
+            .store
+            .grants(false)
+            .await?
+            .into_iter()
+            .find(|g| g.id == grant_id)
+            .and_then(|g| g.account_id);
+        if let Some(account) = account {
+            state.gateway.catalogue.forget(&account);
+        }
         state.events.emit(Event::GrantAccessChanged {
             grant_id: grant_id.to_string(),
         });

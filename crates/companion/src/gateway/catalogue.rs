@@ -87,8 +87,9 @@ impl Catalogue {
             .map(|t| t.read_only)
     }
 
-    /// Forgets an account's tools (its upstream said the list changed).
-    pub(crate) fn forget(&self, account_id: &str) {
+    /// Forgets an account's tools (its upstream said the list changed, or
+    /// an assistant's access changed), so they are read again when needed.
+    pub fn forget(&self, account_id: &str) {
         self.lock().remove(account_id);
     }
 

@@ -422,3 +422,34 @@ async fn the_consent_page_offers_the_access_choices_and_the_chosen_one_becomes_t
     assert_eq!(h.grant(&grant).await.access, Access::ReadOnly);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn changing_access_reads_the_annotations_again() {
+    let h = started(false).await;
+    let c = h.connect().await;
+    set(&h, &c.grant_id, "read-only").await;
+    assert!(h
+        .mcp_post(&c.tokens.access, None, &call("get_node"))
+        .await
+        .json()["result"]
+        .is_object());
+    // The upstream now says get_node writes.
+    let mut changed = tools();
+    changed[0]["annotations"]["readOnlyHint"] = false.into();
+    h.upstream.serve_tools(ToolServer {
+        tools: changed,
+        page_size: 2,
+        sse: false,
+    });
+    let still = h.mcp_post(&c.tokens.access, None, &call("get_node")).await;
+    assert!(
+        still.json()["result"].is_object(),
+        "known annotations are used: {}",
+        still.text
+    );
+    // The person sets read-only again: the list is read afresh.
+    set(&h, &c.grant_id, "read-only").await;
+    let r = h.mcp_post(&c.tokens.access, None, &call("get_node")).await;
+    assert_eq!(r.json()["error"]["code"], -32003, "{}", r.text);
+    h.stop().await;
+}
