@@ -56,6 +56,24 @@ fn forget_client(conn: &rusqlite::Connection, id: &str) -> Result<(), StoreError
     Ok(())
 }
 
+/// Audits `event` about a client, with its name.
+fn record_client(
+    tx: &rusqlite::Connection,
+    client: &Client,
+    event: &str,
+) -> Result<(), StoreError> {
+    record(
+        tx,
+        client.created_at,
+        event,
+        Subject {
+            client: Some(&client.id),
+            ..Subject::default()
+        },
+        Some(serde_json::json!({ "name": client.name })),
+    )
+}
+
 impl Store {
     /// Persists a newly registered client, keeping at most `max` clients:
     /// beyond that the oldest idle client (no live grant, no pending code)
@@ -98,16 +116,7 @@ impl Store {
                     client.application_type.map(ApplicationType::as_str),
                 ],
             )?;
-            record(
-                &tx,
-                client.created_at,
-                "client.registered",
-                Subject {
-                    client: Some(&client.id),
-                    ..Subject::default()
-                },
-                Some(serde_json::json!({ "name": client.name })),
-            )?;
+            record_client(&tx, &client, "client.registered")?;
             tx.commit()?;
             Ok(true)
         })
@@ -145,16 +154,7 @@ impl Store {
                 if changed == 0 {
                     return Ok(false);
                 }
-                record(
-                    &tx,
-                    client.created_at,
-                    "client.document_changed",
-                    Subject {
-                        client: Some(&client.id),
-                        ..Subject::default()
-                    },
-                    Some(serde_json::json!({ "name": client.name })),
-                )?;
+                record_client(&tx, &client, "client.document_changed")?;
                 tx.commit()?;
                 Ok(true)
             })

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use spor_companion::access::Access;
 use spor_companion::grants;
 
-use crate::support::{Harness, Reply, ToolServer};
+use crate::support::{Connected, Harness, Reply, ToolServer};
 
 fn tools() -> Vec<Value> {
     vec![
@@ -30,6 +30,14 @@ async fn started(sse: bool) -> Harness {
         sse,
     });
     h
+}
+
+/// A harness serving the tools as JSON, and an assistant connected with `access`.
+async fn connected_with(access: &str) -> (Harness, Connected) {
+    let h = started(false).await;
+    let c = h.connect().await;
+    set(&h, &c.grant_id, access).await;
+    (h, c)
 }
 
 async fn set(h: &Harness, grant: &str, access: &str) {
@@ -132,9 +140,7 @@ async fn read_only_lists_only_read_tools_page_by_page_as_json_and_as_an_event_st
 
 #[tokio::test]
 async fn a_call_outside_the_access_is_refused_naming_the_tool_never_sent_and_logged_denied() {
-    let h = started(false).await;
-    let c = h.connect().await;
-    set(&h, &c.grant_id, "read-only").await;
+    let (h, c) = connected_with("read-only").await;
     let r = h.mcp_post(&c.tokens.access, None, &call("put_node")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let v = r.json();
@@ -171,9 +177,7 @@ async fn a_call_outside_the_access_is_refused_naming_the_tool_never_sent_and_log
 
 #[tokio::test]
 async fn under_read_only_a_tool_never_seen_is_denied_and_looked_up_at_most_once_a_minute() {
-    let h = started(false).await;
-    let c = h.connect().await;
-    set(&h, &c.grant_id, "read-only").await;
+    let (h, c) = connected_with("read-only").await;
     let lists = |h: &Harness| {
         h.upstream
             .mcp_seen()
@@ -200,9 +204,7 @@ async fn under_read_only_a_tool_never_seen_is_denied_and_looked_up_at_most_once_
 
 #[tokio::test]
 async fn chosen_tools_are_the_only_ones_listed_and_callable() {
-    let h = started(false).await;
-    let c = h.connect().await;
-    set(&h, &c.grant_id, "tools:capture,get_node").await;
+    let (h, c) = connected_with("tools:capture,get_node").await;
     let first = h.mcp_post(&c.tokens.access, None, &list(None)).await.json();
     let second = h
         .mcp_post(&c.tokens.access, None, &list(Some("1")))
@@ -225,9 +227,7 @@ async fn chosen_tools_are_the_only_ones_listed_and_callable() {
 
 #[tokio::test]
 async fn an_mcp_name_header_that_disagrees_with_the_body_is_refused() {
-    let h = started(false).await;
-    let c = h.connect().await;
-    set(&h, &c.grant_id, "tools:get_node").await;
+    let (h, c) = connected_with("tools:get_node").await;
     for (body_tool, header) in [("get_node", "put_node"), ("put_node", "get_node")] {
         let r = h
             .http
@@ -253,9 +253,7 @@ async fn an_mcp_name_header_that_disagrees_with_the_body_is_refused() {
 
 #[tokio::test]
 async fn a_batch_with_one_forbidden_call_and_a_body_read_two_ways_are_refused_whole() {
-    let h = started(false).await;
-    let c = h.connect().await;
-    set(&h, &c.grant_id, "tools:get_node").await;
+    let (h, c) = connected_with("tools:get_node").await;
     let batch = format!(
         "[{},{}]",
         call("get_node"),
@@ -284,9 +282,7 @@ async fn a_batch_with_one_forbidden_call_and_a_body_read_two_ways_are_refused_wh
 
 #[tokio::test]
 async fn a_change_of_access_applies_to_the_next_request_on_the_same_token() {
-    let h = started(false).await;
-    let c = h.connect().await;
-    set(&h, &c.grant_id, "read-only").await;
+    let (h, c) = connected_with("read-only").await;
     let denied = h.mcp_post(&c.tokens.access, None, &call("put_node")).await;
     assert_eq!(denied.json()["error"]["code"], -32003);
     set(&h, &c.grant_id, "full").await;
@@ -425,9 +421,7 @@ async fn the_consent_page_offers_the_access_choices_and_the_chosen_one_becomes_t
 
 #[tokio::test]
 async fn changing_access_reads_the_annotations_again() {
-    let h = started(false).await;
-    let c = h.connect().await;
-    set(&h, &c.grant_id, "read-only").await;
+    let (h, c) = connected_with("read-only").await;
     assert!(h
         .mcp_post(&c.tokens.access, None, &call("get_node"))
         .await
