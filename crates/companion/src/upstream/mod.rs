@@ -36,6 +36,9 @@ pub fn reject_reason(body: &[u8]) -> RejectReason {
     }
 }
 
+/// The MCP revision a server that refuses the `initialize` handshake is
+/// probed with.
+const MODERN_MCP: &str = "2026-07-28";
 /// Most of an MCP server's `initialize` answer read while probing it.
 const PROBE_LIMIT: usize = 1024 * 1024;
 /// How long a generic server (no token, nothing to wake) gets to answer a probe.
@@ -503,15 +506,16 @@ impl Upstream {
             .await
     }
 
-    /// Checks a token against any MCP server with an `initialize` request
-    /// (for generic upstreams, which have no `/v1/me`); ends the session it
-    /// opened, if any.
+    /// Checks a token against any MCP server (for generic upstreams, which
+    /// have no `/v1/me`): an `initialize` request, ending the session it
+    /// opened; a server that speaks only MCP 2026-07-28 (no handshake, so
+    /// it refuses `initialize`) is asked `server/discover` instead.
     pub async fn mcp_initialize(
         &self,
         mcp_url: &str,
         token: &Sensitive<String>,
     ) -> Result<(), UpstreamError> {
-        let body = serde_json::json!({
+        let legacy = serde_json::json!({
             "jsonrpc": "2.0",
             "id": 1,
             "method": "initialize",
@@ -521,14 +525,66 @@ impl Upstream {
                 "clientInfo": { "name": "spor-companion", "version": env!("CARGO_PKG_VERSION") },
             },
         });
-        let req = self
+        let refused = match self.mcp_probe(mcp_url, token, &legacy, &[]).await {
+            Ok(Some(session)) => {
+                // Courtesy: do not leave a session open on the server.
+                let _ = self
+                    .send(
+                        self.http.delete(mcp_url).header("mcp-session-id", session),
+                        mcp_url,
+                        token,
+                    )
+                    .await;
+                return Ok(());
+            }
+            Ok(None) => return Ok(()),
+            Err(e @ UpstreamError::BadResponse(_)) => e,
+            Err(e) => return Err(e),
+        };
+        let modern = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "server/discover",
+            "params": { "_meta": {
+                spor_wire::peek::PROTOCOL_VERSION_META: MODERN_MCP,
+                "io.modelcontextprotocol/clientInfo": { "name": "spor-companion", "version": env!("CARGO_PKG_VERSION") },
+                "io.modelcontextprotocol/clientCapabilities": {},
+            } },
+        });
+        let headers = [
+            ("mcp-protocol-version", MODERN_MCP),
+            ("mcp-method", "server/discover"),
+        ];
+        match self.mcp_probe(mcp_url, token, &modern, &headers).await {
+            Ok(_) => Ok(()),
+            // Neither way: say what the first, usual one found.
+            Err(UpstreamError::BadResponse(_)) => Err(refused),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends one JSON-RPC request with id 1 and reads until its result;
+    /// the session the answer opened, if any. A status below 500 or an
+    /// answer without a result is `BadResponse`.
+    async fn mcp_probe(
+        &self,
+        mcp_url: &str,
+        token: &Sensitive<String>,
+        body: &serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> Result<Option<reqwest::header::HeaderValue>, UpstreamError> {
+        let method = body["method"].as_str().unwrap_or("request");
+        let mut req = self
             .http
             .post(mcp_url)
             .header(
                 reqwest::header::ACCEPT,
                 "application/json, text/event-stream",
             )
-            .json(&body);
+            .json(body);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         let not_mcp = |status: u16| {
             UpstreamError::BadResponse(format!("{mcp_url} is not an MCP server (HTTP {status})"))
         };
@@ -556,9 +612,7 @@ impl Upstream {
         let bytes = read_prefix(&mut resp, PROBE_LIMIT, first_result)
             .await
             .map_err(|_| {
-                UpstreamError::BadResponse(format!(
-                    "{mcp_url} did not finish its initialize answer"
-                ))
+                UpstreamError::BadResponse(format!("{mcp_url} did not finish its {method} answer"))
             })?;
         let messages: Vec<serde_json::Value> = if is_sse {
             // Only complete events count; a cut last one is not a message.
@@ -576,20 +630,10 @@ impl Upstream {
             .any(|m| m.get("id") == Some(&serde_json::json!(1)) && m.get("result").is_some())
         {
             return Err(UpstreamError::BadResponse(format!(
-                "{mcp_url} is not an MCP server (no initialize result)"
+                "{mcp_url} is not an MCP server (no {method} result)"
             )));
         }
-        if let Some(id) = session {
-            // Courtesy: do not leave a session open on the server.
-            let _ = self
-                .send(
-                    self.http.delete(mcp_url).header("mcp-session-id", id),
-                    mcp_url,
-                    token,
-                )
-                .await;
-        }
-        Ok(())
+        Ok(session)
     }
 
     /// Revokes this very PAT on the server: finds its entry in the person's

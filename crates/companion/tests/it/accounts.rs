@@ -549,3 +549,71 @@ async fn the_organization_picker_shows_each_accounts_full_origin() {
     }
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_generic_server_that_speaks_only_mcp_2026_is_validated_with_server_discover() {
+    use axum::routing::post;
+    use std::sync::{Arc, Mutex};
+    // A server of the newest revision only: no handshake, so `initialize`
+    // gets its "unsupported version" error; `server/discover` with its
+    // mirrored headers answers.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/mcp",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let log = log.clone();
+            async move {
+                let msg: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                let method = msg["method"].as_str().unwrap_or_default().to_string();
+                log.lock().expect("log").push(method.clone());
+                let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
+                    == Some("Bearer modern_token_1");
+                let mirrored = headers.get("mcp-method").and_then(|v| v.to_str().ok())
+                    == Some(method.as_str())
+                    && headers.get("mcp-protocol-version").is_some();
+                match (authorized, method.as_str(), mirrored) {
+                    (false, _, _) => (StatusCode::UNAUTHORIZED, String::new()),
+                    (true, "server/discover", true) => (
+                        StatusCode::OK,
+                        serde_json::json!({"jsonrpc": "2.0", "id": 1, "result": {
+                            "supportedVersions": ["2026-07-28"], "capabilities": {},
+                            "serverInfo": {"name": "modern-only", "version": "1"}}})
+                        .to_string(),
+                    ),
+                    _ => (
+                        StatusCode::BAD_REQUEST,
+                        serde_json::json!({"jsonrpc": "2.0", "id": 1, "error": {
+                            "code": -32022, "message": "unsupported protocol version"}})
+                        .to_string(),
+                    ),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let h = Harness::start().await;
+    let added = accounts::add_generic_account(&h.state, &url, "Modern", pat("modern_token_1"))
+        .await
+        .expect("a modern-only server is accepted");
+    assert_eq!(added.account.mcp_url, url);
+    assert_eq!(
+        *seen.lock().expect("log"),
+        ["initialize", "server/discover"]
+    );
+    // A token it refuses is refused as before, and nothing is stored.
+    let h2 = Harness::start().await;
+    let err = accounts::add_generic_account(&h2.state, &url, "Modern", pat("wrong_token"))
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, AccountError::Rejected(_)), "{err:?}");
+    assert_nothing_stored(&h2).await;
+    server.abort();
+    h.stop().await;
+    h2.stop().await;
+}
