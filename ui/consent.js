@@ -3,6 +3,7 @@
 import { h, $, clear, show, icon, plural, errorText } from './dom.js';
 import { invoke, toast, busy, state } from './core.js';
 import { closeAll, checking, readServerChoice, serverChoice, wakeNote } from './dialogs.js';
+import { accessEditor } from './access.js';
 
 const c = {
   id: null, // request shown (or being loaded)
@@ -11,6 +12,7 @@ const c = {
   failed: new Set(), // ids that could not be loaded (expired, decided)
   tokenFor: undefined, // undefined: token form closed; null: any org; option: that org
   selected: null, // chosen accountId
+  access: null, // the access editor on screen (accessEditor())
   note: null, // warnings after a token was added
   expired: false,
   timer: null,
@@ -193,8 +195,8 @@ function render() {
     h('dt', null, 'Returns to'),
     h('dd', null, h('code', { class: 'mono', text: v.redirectHost || '' }),
       who.listener ? h('span', { id: 'consent-listener', class: 'listener', text: ` · ${who.listener}` }) : null),
-    h('dt', null, 'Access'),
-    h('dd', null, "Read and write your team graph through Spor's tools, as you.")));
+    h('dt', null, 'Acts'),
+    h('dd', null, "On your team graph through Spor's tools, as you.")));
   for (const w of who.warnings || []) {
     scroll.appendChild(h('p', { class: 'form-note requester-warning', role: 'alert', 'data-warning': w.kind }, icon('alert'), h('span', { text: w.message })));
   }
@@ -212,6 +214,8 @@ function render() {
       tokenForm({ inline: false, option: firstRejected(v) })));
   } else {
     scroll.appendChild(picker(v));
+    c.access = consentAccess(v, 'full');
+    scroll.appendChild(c.access.el);
     if (c.tokenFor !== undefined) {
       scroll.appendChild(h('section', { class: 'consent-step inline' }, tokenForm({ inline: true, option: c.tokenFor })));
     } else {
@@ -238,6 +242,18 @@ function render() {
     h('div', { class: 'buttons' }, deny, primary)));
   updateQueueNote();
   updateExpiry();
+}
+
+/** The access choice for the picked account; its tools are read when asked for. */
+function consentAccess(v, kind) {
+  return accessEditor({
+    idPrefix: 'consent-access',
+    initial: { kind, tools: [] },
+    loadTools: () => {
+      const known = (v.tools || []).find((t) => t.account_id === c.selected && !t.pending);
+      return known ? Promise.resolve(known) : invoke('consent_tools', { accountId: c.selected });
+    },
+  });
 }
 
 function firstRejected(v) {
@@ -270,7 +286,16 @@ function picker(v) {
       const inputId = `consent-opt-${i}`;
       const radio = h('input', {
         type: 'radio', name: 'account', id: inputId, value: o.accountId, checked: o.accountId === c.selected,
-        onChange: () => { c.selected = o.accountId; setError(''); },
+        onChange: () => {
+          c.selected = o.accountId;
+          setError('');
+          // The checklist is the picked account's: start it again, same choice.
+          if (c.access) {
+            const fresh = consentAccess(v, c.access.kind());
+            c.access.el.replaceWith(fresh.el);
+            c.access = fresh;
+          }
+        },
       });
       fs.appendChild(h('label', { class: 'option', for: inputId },
         radio,
@@ -479,9 +504,14 @@ async function onAllow() {
     setError('Choose the organization this assistant works in.');
     return;
   }
+  const chosen = c.access ? c.access.read() : { access: 'full' };
+  if (chosen.error) {
+    setError(chosen.error);
+    return;
+  }
   setError('');
   try {
-    await busy(button, 'Allowing…', () => invoke('approve', { id, accountId }));
+    await busy(button, 'Allowing…', () => invoke('approve', { id, accountId, access: chosen.access }));
   } catch (err) {
     if (c.id === id) setError(errorText(err, 'Could not allow this request.'));
     return;

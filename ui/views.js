@@ -4,6 +4,7 @@ import { h, $, clear, show, icon, timeEl, relTime, fullTime, clockTime, onDay, p
 import { invoke, toast, toastError, busy, state } from './core.js';
 import { openReplace, openRemove } from './dialogs.js';
 import { loadHosts, placeConnect } from './connect.js';
+import { accessEditor, accessText } from './access.js';
 
 // ---------------------------------------------------------------- status
 
@@ -252,6 +253,16 @@ function assistantRow(a) {
       h('span', { class: 'sep', 'aria-hidden': 'true', text: '·' }), toggle);
   }
 
+  const accessLine = h('p', { class: 'row-access' },
+    h('span', { class: 'row-access-label', text: 'Access' }),
+    h('span', { class: 'row-access-value', 'data-access': (a.access && a.access.kind) || 'full', text: accessText(a.access) }),
+    h('span', { class: 'sep', 'aria-hidden': 'true', text: '·' }),
+    h('button', {
+      type: 'button', class: 'link-button small', 'data-action': 'access',
+      'aria-label': `Change what ${name} may do`,
+      onClick: (ev) => openAccess(a, ev.currentTarget.closest('li')),
+    }, 'Change'));
+
   const disconnect = h('button', {
     type: 'button', class: 'danger small', 'data-action': 'disconnect',
     'aria-label': `Disconnect ${name}`,
@@ -267,10 +278,52 @@ function assistantRow(a) {
           a.verifiedBy ? h('span', { class: 'tag verified', 'data-verified-by': a.verifiedBy, text: `verified by ${a.verifiedBy}` }) : null,
           account),
         meta,
+        accessLine,
         last),
       h('div', { class: 'row-actions' }, disconnect)),
     activityPanel(a.id, panelId, expanded));
   return row;
+}
+
+/** The access editor under an assistant's row; saving applies from its next request. */
+function openAccess(a, row) {
+  if (!row || row.querySelector('.access-panel')) return;
+  const editor = accessEditor({
+    idPrefix: `access-${cssId(a.id)}`,
+    initial: a.access,
+    loadTools: () => invoke('account_tools', { grantId: a.id }),
+  });
+  const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  const close = () => panel.remove();
+  const save = h('button', {
+    type: 'button', class: 'primary small', 'data-action': 'save-access',
+    onClick: async (ev) => {
+      const chosen = editor.read();
+      if (chosen.error) {
+        error.textContent = chosen.error;
+        error.hidden = false;
+        return;
+      }
+      try {
+        await busy(ev.currentTarget, 'Saving…', () => invoke('set_access', { grantId: a.id, access: chosen.access }));
+      } catch (err) {
+        error.textContent = errorText(err, 'Could not change the access.');
+        error.hidden = false;
+        return;
+      }
+      close();
+      const words = { full: 'full access', 'read-only': 'read-only access' }[chosen.access] || 'access to the chosen tools';
+      toast(`${a.name || 'The assistant'} now has ${words}`, { kind: 'success' });
+      state.refresh();
+    },
+  }, 'Save');
+  const cancel = h('button', { type: 'button', class: 'secondary small', onClick: close }, 'Cancel');
+  const panel = h('div', { class: 'access-panel' }, editor.el, error,
+    h('p', { class: 'access-note', text: 'Applies from the assistant\'s next request; it stays connected.' }),
+    h('div', { class: 'buttons' }, cancel, save));
+  row.appendChild(panel);
+  const first = panel.querySelector('input:checked');
+  if (first) first.focus();
 }
 
 function activityPanel(grantId, panelId, expanded) {

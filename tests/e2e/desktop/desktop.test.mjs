@@ -312,6 +312,55 @@ test('second run on the same data: consent without asking for the PAT again', { 
   });
 });
 
+test('access: Read only chosen in the native consent hides and refuses writes; changed to Full in the assistants list, the same session writes', { timeout: 180_000 }, async () => {
+  let assistant;
+  await withDiagnostics('desktop-access', { procs: () => [driver, sandbox?.proc], page: () => assistant?.browser.page }, async () => {
+    await withApp(async (wd) => {
+      await wd.waitFor('return document.querySelectorAll("#accounts [data-account-id]").length === 1;', { what: 'the stored account' });
+      assistant = await startAssistant('Read-only Assistant');
+      await wd.waitVisible('#consent-allow', { timeoutMs: 30_000, what: 'the consent view' });
+      assert.equal(await wd.exec('return document.querySelector("#consent-access-full").checked;'), true, 'Full by default');
+      await wd.click('#consent-access-read_only');
+      await shot(wd, 'consent-access-read-only');
+      await wd.click('#consent-allow');
+      const { client } = await assistant.connected;
+      cleanups.push(() => client.close());
+
+      step('read only: the list and a refused write');
+      const names = (await client.listTools()).tools.map((t) => t.name);
+      assert.ok(names.includes('get_node') && names.includes('query_graph'), names.join());
+      assert.ok(!names.includes('put_node') && !names.includes('capture'), `no writing tool offered: ${names}`);
+      await assert.rejects(
+        client.callTool({ name: 'put_node', arguments: { title: 'must not be written', body: 'x' } }),
+        (e) => e.code === -32003 && /"put_node"/.test(e.message) && /grants access/.test(e.message),
+      );
+
+      const grantId = await wd.waitFor(
+        'const r = [...document.querySelectorAll("#assistants [data-grant-id]")].find((r) => r.textContent.includes("Read-only Assistant")); return r && r.dataset.grantId;',
+        { what: 'the read-only assistant row' });
+      const row = `[data-grant-id="${grantId}"]`;
+      await wd.waitFor(`return document.querySelector('${row} .row-access-value')?.dataset.access === "read_only";`, { what: 'the row to say read only' });
+
+      step('changing the access in the list');
+      await wd.click(`${row} button[data-action="access"]`);
+      await wd.waitVisible(`${row} .access-panel`);
+      await wd.click(`${row} .access-panel input[value="full"]`);
+      await wd.waitFor(`return document.querySelector('${row} .access-panel input[value="full"]').checked;`, { what: 'Full picked' });
+      // Two frames, so the screenshot shows the pick.
+      await wd.exec('return new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true))));');
+      await shot(wd, 'assistant-access-editor');
+      await wd.click(`${row} button[data-action="save-access"]`);
+      await wd.waitFor(`return document.querySelector('${row} .row-access-value')?.dataset.access === "full";`, { what: 'the row to say full' });
+      await shot(wd, 'assistant-access-full');
+
+      // The same session, no reconnection: the next write goes through.
+      const put = await client.callTool({ name: 'put_node', arguments: { title: 'Written after the change', body: 'ok' } });
+      assert.notEqual(put.isError, true, JSON.stringify(put));
+      await client.close();
+    });
+  });
+});
+
 test('a second launch forwards its spor-companion:// link to the running app, which opens add-account prefilled', { timeout: 120_000 }, async () => {
   await withDiagnostics('desktop-deep-link', { procs: () => [driver], page: () => undefined }, async () => {
     await withApp(async (wd) => {
