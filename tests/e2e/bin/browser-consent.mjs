@@ -11,6 +11,7 @@
 //   SPOR_E2E_CONSENT_EVENTS    URL to POST JSON progress events to (lib/event_sink.mjs)
 //   SPOR_E2E_CONSENT_ORG       organization slug to pick (default: the preselected one)
 //   SPOR_E2E_CONSENT_DECISION  allow (default) or deny
+//   SPOR_E2E_CONSENT_ACCESS    read_only, or tools:NAME,NAME (default: full)
 //   SPOR_E2E_CONSENT_TIMEOUT_MS  overall bound (default 60000)
 import { launchBrowser } from '../lib/browser.mjs';
 import { consentInBrowser } from '../lib/consent.mjs';
@@ -25,6 +26,13 @@ async function report(event, fields = {}) {
     return;
   }
   await fetch(eventsUrl, { method: 'POST', body: line, signal: AbortSignal.timeout(5_000) }).catch(() => {});
+}
+
+/** SPOR_E2E_CONSENT_ACCESS as consentInBrowser's `access`. */
+function consentAccess(text) {
+  if (!text || text === 'full') return undefined;
+  if (text.startsWith('tools:')) return { tools: text.slice(6).split(',').filter(Boolean) };
+  return text;
 }
 
 const url = process.argv[2];
@@ -45,6 +53,7 @@ try {
   const result = await consentInBrowser(browser.page, url, {
     org: process.env.SPOR_E2E_CONSENT_ORG || undefined,
     decision,
+    access: consentAccess(process.env.SPOR_E2E_CONSENT_ACCESS),
     waitForRedirect: true,
     timeoutMs: Math.min(20_000, timeoutMs),
     onStep: (name) => { void report('step', { name }); },

@@ -16,6 +16,9 @@ import assert from 'node:assert/strict';
  * - `clientName`: assert the page names the client asking.
  * - `nameTag`: assert the tag beside the name ('verified by HOST' or
  *   'name as stated by the app').
+ * - `access`: 'read_only', or `{ tools: [NAME, …] }` (chosen tools: the page
+ *   reads the list when the choice is made, then the boxes are ticked);
+ *   default: leave Full.
  * - `decision`: 'allow' (default) or 'deny'.
  * - `waitForRedirect`: wait until the browser has loaded the client's
  *   redirect URI (the `redirect_uri` of the request) and return that URL.
@@ -30,6 +33,7 @@ export async function consentInBrowser(page, authorizationUrl, {
   serverUrl,
   clientName,
   nameTag,
+  access,
   decision = 'allow',
   waitForRedirect = false,
   timeoutMs = 20_000,
@@ -78,6 +82,20 @@ export async function consentInBrowser(page, authorizationUrl, {
     const wanted = options.find((o) => !o.disabled && o.text.includes(`(${org})`));
     assert.ok(wanted, `an enabled Organization option for ${org}: ${JSON.stringify(options)}`);
     await orgSelect.selectOption(wanted.value);
+  }
+  if (access === 'read_only') {
+    await page.locator('input[name=access][value=read_only]').check();
+  } else if (access && access.tools) {
+    onStep('tools');
+    // Picking "Chosen tools" loads the page again with the account's list,
+    // unless the companion has already seen it.
+    const picked = await page.locator('select[name=account_id]').inputValue();
+    const pending = await page.locator(`fieldset.tools[data-account="${picked}"][data-pending="true"]`).count();
+    const check = page.locator('input[name=access][value=tools]').check();
+    if (pending) await Promise.all([page.waitForURL((u) => u.searchParams.has('tools'), { timeout: timeoutMs }), check]);
+    else await check;
+    await page.locator('fieldset.tools:not([hidden]) input[type=checkbox]').first().waitFor({ state: 'visible', timeout: timeoutMs });
+    for (const name of access.tools) await page.locator(`input[name="tool:${name}"]`).check();
   }
   onStep(decision);
   const button = page.getByRole('button', { name: decision === 'deny' ? 'Deny' : 'Allow' });
