@@ -1,6 +1,6 @@
 """An MCP host written with the official Python SDK (`mcp`), for the e2e tests.
 
-    client.py MCP_URL REDIRECT_URI
+    client.py MCP_URL REDIRECT_URI [--refused-then-allowed]
 
 Connects to MCP_URL with Streamable HTTP and the SDK's OAuthClientProvider
 (in-memory token storage), so the SDK does discovery, dynamic registration,
@@ -11,6 +11,11 @@ to (with code, state, iss) as one line from stdin. Then it lists the tools,
 calls put_node (with an `author` the server must ignore) and prints one JSON
 line with the results. Every stdout line is one JSON object with an "event".
 Never prints a token.
+
+With --refused-then-allowed (an assistant granted read-only access): the
+put_node is expected to be refused; the client prints the error ("refused"),
+then waits for a line on stdin (the person changes the access meanwhile) and
+calls put_node again on the same session.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from mcp import Client
 from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider, TokenStorage
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from mcp.shared.exceptions import MCPError
 
 CLIENT_NAME = "E2E Python SDK Client"
 OVERALL_TIMEOUT_S = 90
@@ -89,7 +95,7 @@ def tool_payload(result: object) -> dict[str, object]:
     }
 
 
-async def run(mcp_url: str, redirect_uri: str) -> None:
+async def run(mcp_url: str, redirect_uri: str, refused_then_allowed: bool = False) -> None:
     storage = MemoryStorage()
     oauth = OAuthClientProvider(
         server_url=mcp_url,
@@ -117,20 +123,25 @@ async def run(mcp_url: str, redirect_uri: str) -> None:
             )
             listed = await client.list_tools()
             tools = sorted(t.name for t in listed.tools)
-            put = await client.call_tool(
-                "put_node",
-                {"title": "From the Python SDK", "body": "written by client.py", "author": "mallory"},
-            )
+            args = {"title": "From the Python SDK", "body": "written by client.py", "author": "mallory"}
+            if refused_then_allowed:
+                try:
+                    await client.call_tool("put_node", args)
+                    emit("refused", code=None, message="put_node was not refused")
+                except MCPError as e:
+                    emit("refused", code=e.code, message=e.message, tools=tools)
+                await asyncio.to_thread(sys.stdin.readline)
+            put = await client.call_tool("put_node", args)
             emit("result", tools=tools, put_node=tool_payload(put))
 
 
 async def main() -> int:
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4) or (len(sys.argv) == 4 and sys.argv[3] != "--refused-then-allowed"):
         print(__doc__, file=sys.stderr)
         return 2
     emit("start", mcp_version=version("mcp"))
     try:
-        await asyncio.wait_for(run(sys.argv[1], sys.argv[2]), OVERALL_TIMEOUT_S)
+        await asyncio.wait_for(run(sys.argv[1], sys.argv[2], len(sys.argv) == 4), OVERALL_TIMEOUT_S)
     except BaseException as e:  # noqa: BLE001 - reported to the test, then exit 1
         emit("error", type=type(e).__name__, message=str(e), trace=traceback.format_exc()[-4000:])
         return 1

@@ -12,11 +12,12 @@ import { fileURLToPath } from 'node:url';
 import { withDiagnostics } from '../lib/artifacts.mjs';
 import { launchBrowser } from '../lib/browser.mjs';
 import { startCallbackServer } from '../lib/callback.mjs';
-import { addAccount, grantsList, startCompanion, waitForActivity } from '../lib/companion.mjs';
+import { addAccount, companionCli, grantsList, startCompanion, waitForActivity } from '../lib/companion.mjs';
 import { consentInBrowser } from '../lib/consent.mjs';
 import { assertNoSecretsInOutput } from '../lib/leaks.mjs';
 import { killAll, start } from '../lib/proc.mjs';
 import { mintPat, startSandbox } from '../lib/sandbox.mjs';
+import { connectWithBearer, resultJson } from '../lib/sdk.mjs';
 import { removeTempDirs, tempDir } from '../lib/tmp.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -113,5 +114,63 @@ test('Python MCP SDK (streamable_http_client + OAuthClientProvider) through brow
 
     assertNoSecretsInOutput(companion.proc, { pat, authorization_code: params.get('code') });
     for (const line of py.lines) assert.ok(!/spor_(oat|ort|pat)_[A-Za-z0-9_-]{8,}/.test(line), `a token in the Python client's output: ${line.slice(0, 80)}`);
+  });
+});
+
+test('Python MCP SDK with read-only access: tools/list offers reads only, put_node is refused naming it; after grants access --access full the same session writes', { timeout: 180_000 }, async () => {
+  let sandbox;
+  let companion;
+  let browser;
+  let py;
+  await withDiagnostics('python_sdk_access', { procs: () => [companion?.proc, sandbox?.proc, py], page: () => browser?.page }, async () => {
+    await access(PYTHON);
+    const sandboxDir = await tempDir('spor-sandbox-');
+    const pat = await mintPat({ dataDir: sandboxDir, name: 'Guido Example', email: 'guido@example.test', org: 'acme' });
+    sandbox = await startSandbox({ dataDir: sandboxDir });
+    const companionDir = await tempDir('spor-companion-');
+    await addAccount(companionDir, sandbox.url, pat);
+    companion = await startCompanion({ dataDir: companionDir });
+    const callback = await startCallbackServer();
+    cleanups.push(() => callback.close());
+    py = await start(PYTHON, [CLIENT_PY, companion.mcpUrl, callback.redirectUrl, '--refused-then-allowed'], {
+      name: 'python-client', stdin: 'pipe', env: { PYTHONUNBUFFERED: '1' }, ready: /^\{"event": "start"/, timeoutMs: 30_000,
+    });
+    const authz = await nextEvent(py, ['authorize', 'error']);
+    assert.equal(authz.event, 'authorize', JSON.stringify(authz));
+    browser = await launchBrowser();
+    cleanups.push(() => browser.close());
+    await consentInBrowser(browser.page, new URL(authz.url), { org: 'acme', access: 'read_only' });
+    const params = await callback.next({ timeoutMs: 20_000 });
+    py.write(`${callback.redirectUrl}?${params.toString()}\n`);
+
+    const refused = await nextEvent(py, ['refused', 'error']);
+    assert.equal(refused.event, 'refused', JSON.stringify(refused));
+    assert.equal(refused.code, -32003, JSON.stringify(refused));
+    assert.match(refused.message, /"put_node".*grants access/);
+    assert.deepEqual(refused.tools, ['ask_user', 'get_node', 'query_graph', 'slow_count']);
+    // Straight from the sandbox with the PAT: nothing was written.
+    const stored = async () => {
+      const direct = await connectWithBearer(`${sandbox.url}/mcp`, pat, { name: 'e2e-direct' });
+      try {
+        return resultJson(await direct.callTool({ name: 'query_graph', arguments: { query: 'From the Python SDK' } })).count;
+      } finally {
+        await direct.close();
+      }
+    };
+    assert.equal(await stored(), 0);
+
+    const { grants } = await grantsList(companion.dataDir);
+    assert.deepEqual(grants[0].access, { kind: 'read_only' });
+    const changed = await companionCli(companion.dataDir, ['grants', 'access', grants[0].id, '--access', 'full']);
+    assert.equal(changed.code, 0, changed.stderr);
+    py.write('go\n');
+    const result = await nextEvent(py, ['result', 'error']);
+    assert.equal(result.event, 'result', JSON.stringify(result));
+    assert.equal(result.put_node.is_error, false, JSON.stringify(result.put_node));
+    assert.equal((await py.exitPromise).code, 0, py.tail());
+    assert.equal(await stored(), 1, 'written after the change, on the same session');
+    const { rows } = await waitForActivity(companion.dataDir, grants[0].id, (r) => r.filter((x) => x.tool === 'put_node').length >= 2);
+    const puts = rows.filter((r) => r.tool === 'put_node').map((r) => r.outcome).sort();
+    assert.deepEqual(puts, ['denied', 'ok'], JSON.stringify(rows));
   });
 });
