@@ -447,3 +447,38 @@ async fn changing_access_reads_the_annotations_again() {
     assert_eq!(r.json()["error"]["code"], -32003, "{}", r.text);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_2026_07_28_request_obeys_the_same_access_as_a_legacy_one() {
+    let (h, c) = connected_with("read-only").await;
+    let meta = json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28" });
+    let modern_call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+        "params": {"name": "put_node", "arguments": {}, "_meta": meta}});
+    let post = |body: Value, method: &'static str, name: Option<&'static str>| {
+        let mut req = h
+            .http
+            .post(h.url("/mcp"))
+            .bearer_auth(&c.tokens.access)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method);
+        if let Some(n) = name {
+            req = req.header("mcp-name", n);
+        }
+        req.body(body.to_string()).send()
+    };
+    let r = Reply::read(
+        post(modern_call, "tools/call", Some("put_node"))
+            .await
+            .expect("POST"),
+    )
+    .await;
+    assert_eq!(r.json()["error"]["code"], -32003, "{}", r.text);
+    assert_eq!(upstream_calls(&h, "put_node"), 0);
+    let modern_list =
+        json!({"jsonrpc": "2.0", "id": "l2", "method": "tools/list", "params": {"_meta": meta}});
+    let r = Reply::read(post(modern_list, "tools/list", None).await.expect("POST")).await;
+    assert_eq!(names(&r.json()), ["get_node"], "{}", r.text);
+    h.stop().await;
+}
