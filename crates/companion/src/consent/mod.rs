@@ -15,7 +15,7 @@ use crate::clock::Timestamp;
 use crate::events::Event;
 use crate::sensitive::{Abbreviated, Sensitive};
 use crate::state::AppState;
-use crate::store::{AccountKind, AccountStatus, NewCode, StoreError};
+use crate::store::{Account, AccountKind, AccountStatus, NewCode, StoreError};
 use crate::tokens;
 use crate::upstream::OrgSource;
 pub use pending::{Consent, Decision, PendingRequest, PendingSummary, PENDING_TTL};
@@ -242,39 +242,72 @@ pub async fn tool_choices(
         else {
             continue;
         };
-        let known = state.gateway.catalogue.tools(&account.id);
-        let (tools, pending, error) = match known {
-            Some(tools) => (tools, false, None),
-            None if load == Some(account.id.as_str()) => {
-                let read = tokio::time::timeout(
-                    TOOL_LIST_WAIT,
-                    crate::gateway::listing::tools_of(state, account),
-                )
-                .await;
-                match read {
-                    Ok(Ok(tools)) => (tools, false, None),
-                    Ok(Err(e)) => (Vec::new(), false, Some(e.to_string())),
-                    Err(_) => (
-                        Vec::new(),
-                        false,
-                        Some(format!(
-                            "the server did not list its tools within {} seconds",
-                            TOOL_LIST_WAIT.as_secs()
-                        )),
-                    ),
-                }
-            }
-            None => (Vec::new(), true, None),
-        };
-        out.push(ToolChoices {
-            account_id: account.id.clone(),
-            org: o.label.clone(),
-            tools,
-            pending,
-            error,
-        });
+        let read_now = load == Some(account.id.as_str());
+        out.push(choices_for(state, account, &o.label, read_now).await);
     }
     out
+}
+
+/// One stored account's tools, read with its PAT now unless already seen:
+/// the checklist once the person picks "Chosen tools". `None` for an
+/// unknown or rejected account. Asks the server nothing else.
+pub async fn account_tools(state: &AppState, account_id: &str) -> Option<ToolChoices> {
+    let account = state.store.account(account_id.to_string()).await.ok()??;
+    if account.status == AccountStatus::Rejected {
+        return None;
+    }
+    Some(choices_for(state, &account, &option_label(&account), true).await)
+}
+
+/// The checklist of one account: as already seen, read now (bounded) when
+/// `read_now`, else pending.
+async fn choices_for(
+    state: &AppState,
+    account: &Account,
+    org: &str,
+    read_now: bool,
+) -> ToolChoices {
+    let known = state.gateway.catalogue.tools(&account.id);
+    let (tools, pending, error) = match known {
+        Some(tools) => (tools, false, None),
+        None if read_now => {
+            let read = tokio::time::timeout(
+                TOOL_LIST_WAIT,
+                crate::gateway::listing::tools_of(state, account),
+            )
+            .await;
+            match read {
+                Ok(Ok(tools)) => (tools, false, None),
+                Ok(Err(e)) => (Vec::new(), false, Some(e.to_string())),
+                Err(_) => (
+                    Vec::new(),
+                    false,
+                    Some(format!(
+                        "the server did not list its tools within {} seconds",
+                        TOOL_LIST_WAIT.as_secs()
+                    )),
+                ),
+            }
+        }
+        None => (Vec::new(), true, None),
+    };
+    ToolChoices {
+        account_id: account.id.clone(),
+        org: org.to_string(),
+        tools,
+        pending,
+        error,
+    }
+}
+
+/// How the org picker names a stored account: a generic server by its
+/// label (or URL), a Spor account by its organization.
+fn option_label(a: &Account) -> String {
+    if a.kind == AccountKind::Generic {
+        a.name.clone().unwrap_or_else(|| a.server.clone())
+    } else {
+        a.org.clone()
+    }
 }
 
 /// Builds the org picker: stored accounts, plus organizations the person
@@ -290,11 +323,7 @@ pub async fn org_options(state: &AppState) -> Vec<OrgOption> {
         options.push(OrgOption {
             account_id: Some(a.id.clone()),
             org: a.org.clone(),
-            label: if generic {
-                a.name.clone().unwrap_or_else(|| a.server.clone())
-            } else {
-                a.org.clone()
-            },
+            label: option_label(a),
             who: if generic {
                 "MCP server".into()
             } else {

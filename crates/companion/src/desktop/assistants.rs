@@ -8,7 +8,7 @@ use super::accounts::label_of;
 use super::error::DesktopError;
 use crate::access::Access;
 use crate::clock::rfc3339;
-use crate::consent::{self, OrgOption, ToolChoices};
+use crate::consent::{self, ToolChoices};
 use crate::grants;
 use crate::state::AppState;
 use crate::store::{Account, CallRecord, GrantSummary};
@@ -138,17 +138,11 @@ pub async fn account_tools(state: &AppState, grant_id: &str) -> Result<ToolChoic
         .into_iter()
         .find(|g| g.id == grant_id)
         .ok_or_else(|| DesktopError::new("not_found", "That assistant is no longer connected."))?;
-    let options: Vec<OrgOption> = consent::org_options(state)
+    let gone = || DesktopError::new("no_account", "That assistant's account is gone.");
+    let account = grant.account_id.ok_or_else(gone)?;
+    consent::account_tools(state, &account)
         .await
-        .into_iter()
-        .filter(|o| o.account_id.is_some() && o.account_id == grant.account_id)
-        .collect();
-    let account = grant.account_id.as_deref();
-    consent::tool_choices(state, &options, account)
-        .await
-        .into_iter()
-        .next()
-        .ok_or_else(|| DesktopError::new("no_account", "That assistant's account is gone."))
+        .ok_or_else(gone)
 }
 
 /// An assistant's newest calls.

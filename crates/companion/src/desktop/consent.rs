@@ -159,15 +159,8 @@ pub async fn consent_tools(
     state: &AppState,
     account_id: &str,
 ) -> Result<ToolChoices, DesktopError> {
-    let options: Vec<OrgOption> = consent::org_options(state)
+    consent::account_tools(state, account_id)
         .await
-        .into_iter()
-        .filter(|o| o.account_id.as_deref() == Some(account_id))
-        .collect();
-    consent::tool_choices(state, &options, Some(account_id))
-        .await
-        .into_iter()
-        .next()
         .ok_or_else(|| DesktopError::new("no_account", "There is no usable account with that id."))
 }
 

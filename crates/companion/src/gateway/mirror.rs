@@ -34,36 +34,21 @@ pub(super) fn era(call: &Peek) -> Era {
 /// these headers (they are a modern requirement).
 pub(super) fn check(headers: &HeaderMap, call: &Peek) -> Option<HeaderCheck> {
     let modern = call.protocol_version.is_some();
-    let mut verdicts = Vec::new();
-
-    verdicts.push(
-        match (&call.protocol_version, one(headers, "mcp-protocol-version")) {
-            (Some(body), Sent::Value(header)) => agree(header == body),
-            (Some(_), Sent::Absent) => Some(HeaderCheck::Missing),
-            (Some(_), Sent::Unreadable) => Some(HeaderCheck::Mismatch),
-            // A header naming a modern revision on a body without `_meta`.
-            (None, Sent::Value(header)) if is_modern_version(header) => Some(HeaderCheck::Mismatch),
-            (None, _) => None,
-        },
-    );
-
-    verdicts.push(match one(headers, "mcp-method") {
+    let version = match (&call.protocol_version, one(headers, "mcp-protocol-version")) {
+        (Some(body), Sent::Value(header)) => agree(header == body),
+        (Some(_), Sent::Absent) => Some(HeaderCheck::Missing),
+        (Some(_), Sent::Unreadable) => Some(HeaderCheck::Mismatch),
+        // A header naming a modern revision on a body without `_meta`.
+        (None, Sent::Value(header)) if is_modern_version(header) => Some(HeaderCheck::Mismatch),
+        (None, _) => None,
+    };
+    let method = match one(headers, "mcp-method") {
         Sent::Value(header) => agree(header == call.method),
         Sent::Unreadable => Some(HeaderCheck::Mismatch),
         Sent::Absent if modern => Some(HeaderCheck::Missing),
         Sent::Absent => None,
-    });
-
-    let names_something = name_field(&call.method).is_some();
-    verdicts.push(match (one(headers, "mcp-name"), &call.name) {
-        (Sent::Value(header), Some(body)) => {
-            agree(decode(header).as_deref() == Some(body.as_str()))
-        }
-        // Unreadable, or a name where the body has none to mirror.
-        (Sent::Value(_) | Sent::Unreadable, _) => Some(HeaderCheck::Mismatch),
-        (Sent::Absent, _) if modern && names_something => Some(HeaderCheck::Missing),
-        (Sent::Absent, _) => None,
-    });
+    };
+    let verdicts = [version, method, name_verdict(headers, call, modern)];
 
     // A mismatch outweighs a missing header, which outweighs agreement.
     let found: Vec<HeaderCheck> = verdicts.into_iter().flatten().collect();
@@ -76,6 +61,27 @@ pub(super) fn check(headers: &HeaderMap, call: &Peek) -> Option<HeaderCheck> {
     } else {
         Some(HeaderCheck::Consistent)
     }
+}
+
+/// What `Mcp-Name` says of the body's name (`Missing` only for a modern
+/// request of a method that names something).
+fn name_verdict(headers: &HeaderMap, call: &Peek, modern: bool) -> Option<HeaderCheck> {
+    let names_something = name_field(&call.method).is_some();
+    match (one(headers, "mcp-name"), &call.name) {
+        (Sent::Value(header), Some(body)) => {
+            agree(decode(header).as_deref() == Some(body.as_str()))
+        }
+        // Unreadable, or a name where the body has none to mirror.
+        (Sent::Value(_) | Sent::Unreadable, _) => Some(HeaderCheck::Mismatch),
+        (Sent::Absent, _) if modern && names_something => Some(HeaderCheck::Missing),
+        (Sent::Absent, _) => None,
+    }
+}
+
+/// Whether a sent `Mcp-Name` names something else than the body (an
+/// absent one does not): what the access policy refuses.
+pub(super) fn name_disagrees(headers: &HeaderMap, call: &Peek) -> bool {
+    name_verdict(headers, call, false) == Some(HeaderCheck::Mismatch)
 }
 
 fn agree(same: bool) -> Option<HeaderCheck> {

@@ -8,12 +8,12 @@
 
 use axum::http::HeaderMap;
 use serde_json::Value;
-use spor_wire::mirror::decode;
 use spor_wire::peek::Peek;
 
 use super::catalogue::ToolInfo;
 use super::error::GatewayError;
 use super::listing;
+use super::mirror;
 use super::state::Principal;
 use crate::access::Access;
 use crate::state::AppState;
@@ -41,7 +41,7 @@ pub(super) async fn check(
         return Err(GatewayError::Unreadable);
     }
     if let [one] = calls {
-        if one.method == "tools/call" && !name_header_agrees(headers, one) {
+        if one.method == "tools/call" && mirror::name_disagrees(headers, one) {
             return Err(GatewayError::NameMismatch);
         }
     }
@@ -65,16 +65,6 @@ pub(super) async fn check(
         }
     }
     Ok(())
-}
-
-/// An absent `Mcp-Name` agrees; a present one must decode to the body's name.
-fn name_header_agrees(headers: &HeaderMap, call: &Peek) -> bool {
-    headers.get_all("mcp-name").iter().all(|v| {
-        v.to_str()
-            .ok()
-            .and_then(|v| decode(v.trim()))
-            .is_some_and(|name| Some(name.as_str()) == call.name.as_deref())
-    })
 }
 
 /// Whether `access` lets a listed tool be offered to the assistant.
