@@ -13,15 +13,13 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { withDiagnostics } from '../lib/artifacts.mjs';
 import { launchBrowser } from '../lib/browser.mjs';
 import { startCallbackServer } from '../lib/callback.mjs';
 import { addAccount, companionCli, grantsList, startCompanion } from '../lib/companion.mjs';
 import { consentInBrowser } from '../lib/consent.mjs';
-import { startEventSink } from '../lib/event_sink.mjs';
+import { startBrowserConsent } from '../lib/browser_consent.mjs';
 import { COMPANIOND } from '../lib/paths.mjs';
 import { killAll, start } from '../lib/proc.mjs';
 import { mintPat, startSandbox } from '../lib/sandbox.mjs';
@@ -29,8 +27,6 @@ import { connectWithBearer, connectWithOAuth, MemoryProvider, resultJson } from 
 import { StdioRpc } from '../lib/stdio_rpc.mjs';
 import { removeTempDirs, tempDir } from '../lib/tmp.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const BROWSER_SCRIPT = resolve(here, '../bin/browser-consent.mjs');
 
 const cleanups = [];
 after(async () => {
@@ -125,21 +121,12 @@ test('access with real clients: read only then full on the same session (TypeScr
     assert.ok((await client.listTools()).tools.some((t) => t.name === 'put_node'), 'listed again');
 
     // --- 3. our stdio bridge, read only through $BROWSER, then full.
-    const sink = await startEventSink();
-    cleanups.push(() => sink.close());
-    cleanups.push(async () => {
-      for (const pid of new Set(sink.events.map((e) => e.pid).filter(Boolean))) {
-        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-      }
-    });
+    const consent = await startBrowserConsent({ SPOR_E2E_CONSENT_ACCESS: 'read_only' });
+    cleanups.push(consent.close);
     const bridgeDir = await tempDir('spor-bridge-');
     bridge = await start(COMPANIOND, ['--data-dir', bridgeDir, '--secret-store', 'file', 'bridge', companion.mcpUrl, '--callback-port', '0', '--auth-timeout', '60', '--name', 'Bridge Reader'], {
       name: 'spor-bridge', stdin: 'pipe',
-      env: {
-        DISPLAY: undefined, WAYLAND_DISPLAY: undefined, XDG_CURRENT_DESKTOP: undefined,
-        BROWSER: BROWSER_SCRIPT, SPOR_E2E_CONSENT_EVENTS: sink.url, SPOR_E2E_CONSENT_ACCESS: 'read_only',
-        SPOR_E2E_CONSENT_TIMEOUT_MS: '60000', RUST_LOG: 'info',
-      },
+      env: { ...consent.env, RUST_LOG: 'info' },
     });
     const rpc = new StdioRpc(bridge);
     cleanups.push(async () => rpc.close());

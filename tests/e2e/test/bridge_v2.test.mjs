@@ -17,19 +17,15 @@
 //      elicitation.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { withDiagnostics } from '../lib/artifacts.mjs';
 import { grantActivity, grantsList, waitForActivity } from '../lib/companion.mjs';
-import { startEventSink } from '../lib/event_sink.mjs';
+import { startBrowserConsent } from '../lib/browser_consent.mjs';
 import { COMPANIOND } from '../lib/paths.mjs';
 import { killAll } from '../lib/proc.mjs';
 import { removeTempDirs, tempDir } from '../lib/tmp.mjs';
 import { MODERN, startV2World, textOf, until, v2Client } from '../lib/v2.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const BROWSER_SCRIPT = resolve(here, '../bin/browser-consent.mjs');
 
 const cleanups = [];
 after(async () => {
@@ -91,14 +87,10 @@ test('TypeScript SDK v2 host over stdio ↔ spor-companiond bridge ↔ companion
   await withDiagnostics('bridge_v2', { procs: () => [world?.companion?.proc, world?.fixture, bridgeLog] }, async () => {
     world = await startV2World();
     const { companion, dataDir } = world;
-    const sink = await startEventSink();
-    cleanups.push(() => sink.close());
-    cleanups.push(async () => {
-      for (const pid of new Set(sink.events.map((e) => e.pid).filter(Boolean))) {
-        try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-      }
-    });
-    const env = { BROWSER: BROWSER_SCRIPT, SPOR_E2E_CONSENT_EVENTS: sink.url, SPOR_E2E_CONSENT_TIMEOUT_MS: '60000' };
+    // StdioClientTransport starts from a clean environment: no desktop.
+    const consent = await startBrowserConsent();
+    cleanups.push(consent.close);
+    const { sink, definedEnv: env } = consent;
     const bridgeDir = await tempDir('spor-bridge-');
 
     // --- 1. a modern host: consent on its first request, then 2026-07-28.

@@ -12,12 +12,11 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { realpathSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { checkExtension, readExtension } from '../../install/mcpb.mjs';
 import { withDiagnostics } from '../lib/artifacts.mjs';
 import { addAccount, grantsList, startCompanion } from '../lib/companion.mjs';
-import { startEventSink } from '../lib/event_sink.mjs';
+import { startBrowserConsent } from '../lib/browser_consent.mjs';
 import { startKeyring } from '../lib/keyring.mjs';
 import { assertNoSecretsInOutput } from '../lib/leaks.mjs';
 import { freePort } from '../lib/net.mjs';
@@ -27,17 +26,7 @@ import { mintPat, startSandbox } from '../lib/sandbox.mjs';
 import { StdioRpc } from '../lib/stdio_rpc.mjs';
 import { removeTempDirs, tempDir } from '../lib/tmp.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const BROWSER_SCRIPT = resolve(here, '../bin/browser-consent.mjs');
 const HOST = { name: 'claude-desktop-mcpb-e2e', version: '0.0.0' };
-// No desktop: the bridge's xdg-open then runs $BROWSER.
-const NO_DESKTOP = {
-  DISPLAY: undefined,
-  WAYLAND_DISPLAY: undefined,
-  XDG_CURRENT_DESKTOP: undefined,
-  XDG_SESSION_DESKTOP: undefined,
-  DESKTOP_SESSION: undefined,
-};
 
 const cleanups = [];
 after(async () => {
@@ -61,13 +50,9 @@ test('the .mcpb validates with the official mcpb CLI, and the command it declare
     companion = await startCompanion({ dataDir: companionDir, listen });
     const keyring = await startKeyring();
     cleanups.push(() => keyring.stop());
-    const sink = await startEventSink();
-    cleanups.push(() => sink.close());
-    cleanups.push(async () => {
-      for (const pid of new Set(sink.events.map((e) => e.pid).filter(Boolean))) {
-        try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-      }
-    });
+    const person = await startBrowserConsent({ SPOR_E2E_CONSENT_ORG: 'acme' });
+    cleanups.push(person.close);
+    const { sink } = person;
 
     // The person's side: their HOME and keychain, the daemon's setting.
     const home = await tempDir('spor-mcpb-home-');
@@ -94,12 +79,8 @@ test('the .mcpb validates with the official mcpb CLI, and the command it declare
       stdin: 'pipe',
       env: {
         ...personEnv,
-        ...NO_DESKTOP,
+        ...person.env,
         SPOR_COMPANION_LISTEN: undefined,
-        BROWSER: BROWSER_SCRIPT,
-        SPOR_E2E_CONSENT_EVENTS: sink.url,
-        SPOR_E2E_CONSENT_ORG: 'acme',
-        SPOR_E2E_CONSENT_TIMEOUT_MS: '60000',
         RUST_LOG: 'debug',
       },
     });

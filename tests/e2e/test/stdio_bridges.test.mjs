@@ -17,11 +17,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { withDiagnostics } from '../lib/artifacts.mjs';
 import { addAccount, companionCli, grantsList, readAllFiles, startCompanion, waitForActivity } from '../lib/companion.mjs';
-import { startEventSink } from '../lib/event_sink.mjs';
+import { NO_DESKTOP, startBrowserConsent } from '../lib/browser_consent.mjs';
 import { startKeyring } from '../lib/keyring.mjs';
 import { assertNoSecretsInFiles, assertNoSecretsInOutput } from '../lib/leaks.mjs';
 import { freePort } from '../lib/net.mjs';
@@ -31,8 +30,6 @@ import { mintPat, startSandbox } from '../lib/sandbox.mjs';
 import { StdioRpc } from '../lib/stdio_rpc.mjs';
 import { removeTempDirs, tempDir } from '../lib/tmp.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const BROWSER_SCRIPT = resolve(here, '../bin/browser-consent.mjs');
 const require = createRequire(import.meta.url);
 const MCP_REMOTE_PKG = require.resolve('mcp-remote/package.json');
 const MCP_REMOTE = JSON.parse(await readFile(MCP_REMOTE_PKG, 'utf8'));
@@ -40,16 +37,6 @@ const MCP_REMOTE = JSON.parse(await readFile(MCP_REMOTE_PKG, 'utf8'));
 const MCP_REMOTE_BIN = join(dirname(MCP_REMOTE_PKG), MCP_REMOTE.bin['mcp-remote']);
 const HOST = { name: 'claude-desktop-e2e', version: '0.0.0' };
 
-// No desktop: xdg-open (and our bridge) then run $BROWSER.
-const NO_DESKTOP = {
-  DISPLAY: undefined,
-  WAYLAND_DISPLAY: undefined,
-  XDG_CURRENT_DESKTOP: undefined,
-  XDG_SESSION_DESKTOP: undefined,
-  DESKTOP_SESSION: undefined,
-  KDE_FULL_SESSION: undefined,
-  GNOME_DESKTOP_SESSION_ID: undefined,
-};
 
 const cleanups = [];
 after(async () => {
@@ -67,21 +54,9 @@ async function world() {
   const companionDir = await tempDir('spor-companion-');
   await addAccount(companionDir, sandbox.url, pat);
   const companion = await startCompanion({ dataDir: companionDir });
-  const sink = await startEventSink();
-  cleanups.push(() => sink.close());
-  // A $BROWSER runs detached (xdg-open, stdio ignored): make sure it is gone.
-  cleanups.push(async () => {
-    for (const pid of new Set(sink.events.map((e) => e.pid).filter(Boolean))) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-    }
-  });
-  const browserEnv = {
-    ...NO_DESKTOP,
-    BROWSER: BROWSER_SCRIPT,
-    SPOR_E2E_CONSENT_EVENTS: sink.url,
-    SPOR_E2E_CONSENT_ORG: 'acme',
-    SPOR_E2E_CONSENT_TIMEOUT_MS: '60000',
-  };
+  const consent = await startBrowserConsent({ SPOR_E2E_CONSENT_ORG: 'acme' });
+  cleanups.push(consent.close);
+  const { sink, env: browserEnv } = consent;
   return { pat, me, sandbox, companion, sink, browserEnv };
 }
 
