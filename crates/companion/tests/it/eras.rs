@@ -302,6 +302,26 @@ fn modern(id: i64, method: &str, mut params: Value) -> String {
 }
 
 /// The headers a 2026-07-28 client mirrors from `method` (and `name`).
+/// A modern `subscriptions/listen` for tool-list changes, as request `id`.
+fn listen_body(id: i64) -> String {
+    modern(
+        id,
+        "subscriptions/listen",
+        json!({ "notifications": { "toolsListChanged": true } }),
+    )
+}
+
+/// Opens a listen stream (request `id`) with its mirrored headers.
+async fn open_listen(h: &Harness, token: &str, id: i64) -> reqwest::Response {
+    send(
+        h,
+        token,
+        &listen_body(id),
+        &mirrored("subscriptions/listen", None),
+    )
+    .await
+}
+
 fn mirrored(method: &str, name: Option<&str>) -> Vec<(String, String)> {
     let mut h = headers(&[("MCP-Protocol-Version", V), ("Mcp-Method", method)]);
     if let Some(n) = name {
@@ -787,18 +807,7 @@ async fn a_listen_answered_with_streamed_json_is_relayed_as_it_arrives() {
     });
     let up = Scripted::start(script).await;
     let c = grant_on(&h, &up).await;
-    let body = modern(
-        5,
-        "subscriptions/listen",
-        json!({ "notifications": { "toolsListChanged": true } }),
-    );
-    let resp = send(
-        &h,
-        &c.tokens.access,
-        &body,
-        &mirrored("subscriptions/listen", None),
-    )
-    .await;
+    let resp = open_listen(&h, &c.tokens.access, 5).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], "application/json");
     let mut host = Stream::of(resp);
@@ -863,17 +872,7 @@ async fn a_quiet_listen_stream_outlives_the_idle_bound_that_ends_a_quiet_call() 
     let up = Scripted::start(script).await;
     let c = grant_on(&h, &up).await;
 
-    let listen = send(
-        &h,
-        &c.tokens.access,
-        &modern(
-            1,
-            "subscriptions/listen",
-            json!({ "notifications": { "toolsListChanged": true } }),
-        ),
-        &mirrored("subscriptions/listen", None),
-    )
-    .await;
+    let listen = open_listen(&h, &c.tokens.access, 1).await;
     let mut listen = Stream::of(listen);
     listen.until("acknowledged").await;
     // A call whose stream goes quiet the same way, for contrast.
@@ -918,17 +917,7 @@ async fn closing_the_hosts_stream_cancels_the_upstream_request() {
         streaming_upstream("text/event-stream", |_| vec![event(&acknowledged(1))]);
     let up = Scripted::start(script).await;
     let c = grant_on(&h, &up).await;
-    let resp = send(
-        &h,
-        &c.tokens.access,
-        &modern(
-            1,
-            "subscriptions/listen",
-            json!({ "notifications": { "toolsListChanged": true } }),
-        ),
-        &mirrored("subscriptions/listen", None),
-    )
-    .await;
+    let resp = open_listen(&h, &c.tokens.access, 1).await;
     let mut host = Stream::of(resp);
     host.until("acknowledged").await;
     assert_eq!(up.hangups.load(Ordering::SeqCst), 0);
@@ -969,18 +958,8 @@ async fn revoking_a_grant_ends_its_modern_listen_stream_and_only_its_own() {
     let up = Scripted::start(script).await;
     let a = grant_on(&h, &up).await;
     let b = h.connect_as(&a.account_id).await;
-    let body = modern(
-        1,
-        "subscriptions/listen",
-        json!({ "notifications": { "toolsListChanged": true } }),
-    );
-    let open = |token: String| {
-        let body = body.clone();
-        let h = &h;
-        async move { Stream::of(send(h, &token, &body, &mirrored("subscriptions/listen", None)).await) }
-    };
-    let mut stream_a = open(a.tokens.access.clone()).await;
-    let mut stream_b = open(b.tokens.access.clone()).await;
+    let mut stream_a = Stream::of(open_listen(&h, &a.tokens.access, 1).await);
+    let mut stream_b = Stream::of(open_listen(&h, &b.tokens.access, 1).await);
     stream_a.until("acknowledged").await;
     stream_b.until("acknowledged").await;
 
@@ -1004,7 +983,7 @@ async fn revoking_a_grant_ends_its_modern_listen_stream_and_only_its_own() {
     let again = post(
         &h,
         &a.tokens.access,
-        &body,
+        &listen_body(1),
         &mirrored("subscriptions/listen", None),
     )
     .await;
