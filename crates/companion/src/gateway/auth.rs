@@ -31,6 +31,8 @@ pub(super) async fn authorize(
         if let Some(hit) = state.gateway.access.get(&hash) {
             // Only as good as the database it was read from: any change
             // since (a revocation, here or by another process) means read again.
+            // Read in place when the connection is free: then a hit costs
+            // no trip to the blocking pool.
             if hit.usable_until > now && matches!(state.store.mark().await, Ok(m) if m == hit.mark)
             {
                 return Ok((

@@ -113,53 +113,44 @@ pub async fn token(
     }
     let p = read_form(&headers, body).await?;
     let request = check_request(&p, &host)?;
-    let client_id = request.client_id;
-    if state.store.client(client_id.to_string()).await?.is_none() {
-        return Err(OAuthError::InvalidClient(
-            "unknown client_id; register again".into(),
-        ));
-    }
+    let client_id = request.client_id.to_string();
     let now = state.now();
-    match request.grant()? {
+    // Each grant is decided in one grouped write (see `store::group`),
+    // which also checks the client; a malformed grant learns of an unknown
+    // client first, as a well-formed one does.
+    let grant = match request.grant() {
+        Ok(g) => g,
+        Err(e) => {
+            if state.store.client(client_id).await?.is_none() {
+                return Err(unknown_client());
+            }
+            return Err(e);
+        }
+    };
+    match grant {
         Grant::AuthorizationCode {
             code,
             verifier,
             redirect_uri,
         } => {
-            let code_hash = tokens::hash(code.expose());
-            let Some(stored) = state.store.code(code_hash.clone()).await? else {
-                return Err(OAuthError::InvalidGrant(
-                    "unknown authorization code".into(),
-                ));
-            };
-            // Who presents the code is checked before whether it was used:
-            // anyone who saw the callback URL (browser history, a log) holds
-            // the code but neither the client's verifier nor, maybe, its id,
-            // and must not be able to end the grant by replaying it.
-            check_presenter(
-                &stored,
-                client_id,
-                redirect_uri.as_deref(),
-                verifier.expose(),
-            )?;
-            if stored.used_at.is_some() {
-                // The code's own client with its verifier presents it
-                // again: the code leaked from it, so the grant it minted
-                // is no longer trustworthy (RFC 9700 §4.2.4).
-                if let Some(g) = state.store.revoke_grant_of_code(code_hash, now).await? {
-                    tracing::warn!(grant = %g, "authorization code reused: grant revoked");
-                    state.events.emit(Event::GrantRevoked { grant_id: g });
-                }
-                return Err(OAuthError::InvalidGrant(
-                    "authorization code was already used".into(),
-                ));
-            }
-            if stored.expires_at <= now {
-                return Err(OAuthError::InvalidGrant(
-                    "authorization code expired".into(),
-                ));
-            }
-            match state.store.redeem_code(code_hash.clone(), now).await? {
+            let presenter = client_id.clone();
+            let outcome = state
+                .store
+                .exchange_code(
+                    client_id.clone(),
+                    tokens::hash(code.expose()),
+                    now,
+                    move |stored| {
+                        check_presenter(
+                            stored,
+                            &presenter,
+                            redirect_uri.as_deref(),
+                            verifier.expose(),
+                        )
+                    },
+                )
+                .await?;
+            match outcome {
                 Redeemed::Issued(pair) => {
                     tracing::info!(grant = %pair.grant_id, client = %client_id, "assistant connected");
                     state.events.emit(Event::GrantCreated {
@@ -167,14 +158,26 @@ pub async fn token(
                     });
                     Ok(token_response(&pair, now))
                 }
-                Redeemed::AlreadyUsed => {
-                    if let Some(g) = state.store.revoke_grant_of_code(code_hash, now).await? {
+                Redeemed::UnknownClient => Err(unknown_client()),
+                Redeemed::UnknownCode => Err(OAuthError::InvalidGrant(
+                    "unknown authorization code".into(),
+                )),
+                Redeemed::Refused(e) => Err(e),
+                Redeemed::AlreadyUsed(revoked) => {
+                    // The code's own client with its verifier presented it
+                    // again: the code leaked from it, so the grant it
+                    // minted is no longer trustworthy.
+                    if let Some(g) = revoked {
+                        tracing::warn!(grant = %g, "authorization code reused: grant revoked");
                         state.events.emit(Event::GrantRevoked { grant_id: g });
                     }
                     Err(OAuthError::InvalidGrant(
                         "authorization code was already used".into(),
                     ))
                 }
+                Redeemed::Expired => Err(OAuthError::InvalidGrant(
+                    "authorization code expired".into(),
+                )),
                 Redeemed::AccountGone => Err(OAuthError::InvalidGrant(
                     "the account chosen for this code was removed or its token rejected".into(),
                 )),
@@ -182,24 +185,26 @@ pub async fn token(
         }
         Grant::RefreshToken {
             refresh_token: presented,
-        } => {
-            match state
-                .store
-                .refresh(presented, client_id.to_string(), now)
-                .await?
-            {
-                RefreshOutcome::Rotated(pair) | RefreshOutcome::Replayed(pair) => {
-                    Ok(token_response(&pair, now))
-                }
-                RefreshOutcome::Invalid(why) => Err(OAuthError::InvalidGrant(why.into())),
-                RefreshOutcome::ReuseDetected => {
-                    tracing::warn!(client = %client_id, "refresh token reused after rotation: grant revoked");
-                    Err(OAuthError::InvalidGrant(
-                        "refresh token was already used; the connection was ended for safety"
-                            .into(),
-                    ))
-                }
+        } => match state
+            .store
+            .refresh(presented, client_id.clone(), now)
+            .await?
+        {
+            RefreshOutcome::Rotated(pair) | RefreshOutcome::Replayed(pair) => {
+                Ok(token_response(&pair, now))
             }
-        }
+            RefreshOutcome::UnknownClient => Err(unknown_client()),
+            RefreshOutcome::Invalid(why) => Err(OAuthError::InvalidGrant(why.into())),
+            RefreshOutcome::ReuseDetected => {
+                tracing::warn!(client = %client_id, "refresh token reused after rotation: grant revoked");
+                Err(OAuthError::InvalidGrant(
+                    "refresh token was already used; the connection was ended for safety".into(),
+                ))
+            }
+        },
     }
+}
+
+fn unknown_client() -> OAuthError {
+    OAuthError::InvalidClient("unknown client_id; register again".into())
 }

@@ -5,7 +5,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde::Serialize;
 
 use super::audit::{record, Subject};
-use super::db::{Store, StoreError};
+use super::db::Store;
+use super::error::StoreError;
 use super::revoke_reason::RevokeReason;
 use crate::clock::Timestamp;
 
@@ -168,12 +169,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
 }
 
 pub(super) fn get(conn: &Connection, id: &str) -> Result<Option<Account>, StoreError> {
+    // Cached: the gateway reads an account on every token it checks.
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM accounts WHERE id = ?1"),
-            [id],
-            from_row,
-        )
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM accounts WHERE id = ?1"))?
+        .query_row([id], from_row)
         .optional()?)
 }
 

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection};
 
-use super::db::StoreError;
+use super::error::StoreError;
 use crate::clock::Timestamp;
 
 /// The ids an audit row may point at.

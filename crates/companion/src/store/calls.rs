@@ -4,7 +4,8 @@
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::db::{Store, StoreError};
+use super::db::Store;
+use super::error::StoreError;
 use super::text_enum::stored_as_text;
 use crate::clock::Timestamp;
 
@@ -337,10 +338,8 @@ fn insert_calls(c: &mut rusqlite::Connection, calls: &[CallRecord]) -> Result<()
 
 /// Drops the oldest call records beyond the cap.
 fn trim_calls(conn: &rusqlite::Connection) -> Result<(), StoreError> {
-    conn.execute(
-        "DELETE FROM mcp_calls WHERE id <= (SELECT max(id) FROM mcp_calls) - ?1",
-        [MAX_CALLS_KEPT],
-    )?;
+    conn.prepare_cached("DELETE FROM mcp_calls WHERE id <= (SELECT max(id) FROM mcp_calls) - ?1")?
+        .execute([MAX_CALLS_KEPT])?;
     Ok(())
 }
 

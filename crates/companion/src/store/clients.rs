@@ -6,7 +6,8 @@ use spor_wire::oauth::register::ApplicationType;
 
 use super::audit::{record, Subject};
 use super::calls::forget_sessions_of_grants;
-use super::db::{Store, StoreError};
+use super::db::Store;
+use super::error::StoreError;
 use crate::clock::Timestamp;
 use crate::peer::Program;
 

@@ -78,13 +78,24 @@ pub struct CodeExchange {
     pub used_at: Option<Timestamp>,
 }
 
-/// Result of redeeming a code.
+/// Result of exchanging a code, all decided in one write; `E` is why the
+/// presenter was refused.
 #[derive(Debug)]
-pub enum Redeemed {
+pub enum Redeemed<E> {
     /// A new grant and its first token pair.
     Issued(IssuedPair),
-    /// Someone redeemed it first; the grant it minted is now revoked.
-    AlreadyUsed,
+    /// No such client is registered; nothing changed.
+    UnknownClient,
+    /// No such code; nothing changed.
+    UnknownCode,
+    /// The presenter is not the code's client with its redirect URI and
+    /// verifier; nothing changed (a replay by whoever saw the code ends nothing).
+    Refused(E),
+    /// Its own client presented it again: the grant it minted (if any, and
+    /// named here) is now revoked.
+    AlreadyUsed(Option<String>),
+    /// The code expired; nothing changed.
+    Expired,
     /// The account behind it was removed or rejected meanwhile.
     AccountGone,
 }
@@ -96,6 +107,8 @@ pub enum RefreshOutcome {
     Rotated(IssuedPair),
     /// The presented token was rotated moments ago: here is the same successor.
     Replayed(IssuedPair),
+    /// No such client is registered; nothing changed.
+    UnknownClient,
     /// The token is unusable for the stated reason; nothing changed.
     Invalid(&'static str),
     /// The token was used before, outside the grace window: the grant is revoked.

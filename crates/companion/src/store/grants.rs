@@ -8,7 +8,8 @@ use spor_wire::oauth::client_metadata::verifying_host;
 use crate::access::Access;
 
 use super::audit::{record, Subject};
-use super::db::{mark_of, Store, StoreError};
+use super::db::{mark_of, Store};
+use super::error::StoreError;
 use super::grant_types::{
     AccessCheck, AccessContext, AccessSnapshot, CodeExchange, GrantSummary, IssuedPair, NewCode,
     Redeemed, RefreshOutcome, ACCESS_TOKEN_TTL, REFRESH_GRACE_SECS, REFRESH_TOKEN_TTL,
@@ -51,21 +52,21 @@ impl MintedPair {
         parent: Option<&str>,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO access_tokens (token_hash, grant_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![tokens::hash(self.access.expose()), grant_id, now, self.access_expires_at],
-        )?;
-        conn.execute(
+        )?
+        .execute(params![tokens::hash(self.access.expose()), grant_id, now, self.access_expires_at])?;
+        conn.prepare_cached(
             "INSERT INTO refresh_tokens (token_hash, grant_id, parent_hash, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                tokens::hash(self.refresh.expose()),
-                grant_id,
-                parent,
-                now,
-                self.refresh_expires_at
-            ],
-        )?;
+        )?
+        .execute(params![
+            tokens::hash(self.refresh.expose()),
+            grant_id,
+            parent,
+            now,
+            self.refresh_expires_at
+        ])?;
         Ok(())
     }
 
@@ -78,6 +79,91 @@ impl MintedPair {
             scope,
         }
     }
+}
+
+/// Whether a client is registered.
+fn client_known(c: &Connection, client_id: &str) -> Result<bool, StoreError> {
+    Ok(c.prepare_cached("SELECT 1 FROM clients WHERE id = ?1")?
+        .exists([client_id])?)
+}
+
+/// A code by its hash.
+fn code(c: &Connection, code_hash: &str) -> Result<Option<CodeExchange>, StoreError> {
+    Ok(c.prepare_cached(
+        "SELECT client_id, redirect_uri, code_challenge, expires_at, used_at, redirect_sent
+         FROM auth_codes WHERE code_hash = ?1",
+    )?
+    .query_row([code_hash], |r| {
+        Ok(CodeExchange {
+            client_id: r.get(0)?,
+            redirect_uri: r.get(1)?,
+            code_challenge: r.get(2)?,
+            expires_at: r.get(3)?,
+            used_at: r.get(4)?,
+            redirect_sent: r.get(5)?,
+        })
+    })
+    .optional()?)
+}
+
+/// Redeems an unused code: marks it used and creates the grant and its
+/// first token pair, inside the caller's transaction.
+fn redeem<E>(c: &Connection, code_hash: &str, now: Timestamp) -> Result<Redeemed<E>, StoreError> {
+    type Row = (
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Access,
+    );
+    let row: Option<Row> = c
+        .prepare_cached(
+            "SELECT k.client_id, k.account_id, k.scope, k.resource, a.status, k.access
+             FROM auth_codes k LEFT JOIN accounts a ON a.id = k.account_id
+             WHERE k.code_hash = ?1 AND k.used_at IS NULL",
+        )?
+        .query_row([code_hash], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((client_id, account_id, scope, resource, status, access)) = row else {
+        return Ok(Redeemed::AlreadyUsed(None));
+    };
+    if status.as_deref() != Some("valid") {
+        return Ok(Redeemed::AccountGone);
+    }
+    let grant_id = format!("g_{}", tokens::random_hex(8));
+    c.prepare_cached(
+        "INSERT INTO grants (id, client_id, account_id, scope, resource, created_at, last_used_at, access)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
+    )?
+    .execute(params![grant_id, client_id, account_id, scope, resource, now, access])?;
+    c.prepare_cached("UPDATE auth_codes SET used_at = ?1, grant_id = ?2 WHERE code_hash = ?3")?
+        .execute(params![now, grant_id, code_hash])?;
+    c.prepare_cached("UPDATE clients SET last_used_at = ?1 WHERE id = ?2")?
+        .execute(params![now, client_id])?;
+    let pair = MintedPair::new(now);
+    pair.insert(c, &grant_id, None, now)?;
+    record(
+        c,
+        now,
+        "grant.created",
+        Subject {
+            grant: Some(&grant_id),
+            account: Some(&account_id),
+            client: Some(&client_id),
+        },
+        Some(serde_json::json!({ "access": access })),
+    )?;
+    Ok(Redeemed::Issued(pair.issued(grant_id, scope)))
 }
 
 fn revoke_grant_tx(
@@ -133,105 +219,51 @@ impl Store {
         .await
     }
 
-    /// Looks a code up by its hash.
-    pub async fn code(&self, code_hash: String) -> Result<Option<CodeExchange>, StoreError> {
-        self.call(move |c| {
-            Ok(c.query_row(
-                "SELECT client_id, redirect_uri, code_challenge, expires_at, used_at, redirect_sent
-                 FROM auth_codes WHERE code_hash = ?1",
-                [&code_hash],
-                |r| {
-                    Ok(CodeExchange {
-                        client_id: r.get(0)?,
-                        redirect_uri: r.get(1)?,
-                        code_challenge: r.get(2)?,
-                        expires_at: r.get(3)?,
-                        used_at: r.get(4)?,
-                        redirect_sent: r.get(5)?,
-                    })
-                },
-            )
-            .optional()?)
-        })
-        .await
-    }
-
-    /// Revokes the grant a code minted, if any; returns its id. Only for a
-    /// code its own client presented again with the right redirect URI and
-    /// verifier: anyone else replaying it must not end the grant.
-    pub async fn revoke_grant_of_code(
+    /// Exchanges a code presented by `client_id`, in one grouped write:
+    /// the client must be registered, `present` must accept the presenter
+    /// (before anything else is said about the code, so a replay by whoever
+    /// saw it ends nothing), a used code revokes the grant it minted
+    /// (RFC 9700 §4.2.4), and an unused one is marked used and becomes a
+    /// grant with its first token pair.
+    pub async fn exchange_code<P, E>(
         &self,
+        client_id: String,
         code_hash: String,
         now: Timestamp,
-    ) -> Result<Option<String>, StoreError> {
-        self.call(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let grant: Option<String> = tx
-                .query_row(
-                    "SELECT grant_id FROM auth_codes WHERE code_hash = ?1",
-                    [&code_hash],
-                    |r| r.get(0),
-                )
-                .optional()?
-                .flatten();
-            if let Some(g) = &grant {
-                revoke_grant_tx(&tx, g, RevokeReason::AuthorizationCodeReuse, now)?;
+        present: P,
+    ) -> Result<Redeemed<E>, StoreError>
+    where
+        P: FnOnce(&CodeExchange) -> Result<(), E> + Send + 'static,
+        E: Send + 'static,
+    {
+        self.write(move |c| {
+            if !client_known(c, &client_id)? {
+                return Ok(Redeemed::UnknownClient);
             }
-            tx.commit()?;
-            Ok(grant)
-        })
-        .await
-    }
-
-    /// Redeems a validated code: marks it used and creates the grant and its
-    /// first token pair, all in one transaction. Losing a race to another
-    /// redemption counts as reuse.
-    pub async fn redeem_code(
-        &self,
-        code_hash: String,
-        now: Timestamp,
-    ) -> Result<Redeemed, StoreError> {
-        self.call(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            type Row = (String, String, String, Option<String>, Option<String>, Option<String>, Access);
-            let row: Option<Row> = tx
-                .query_row(
-                    "SELECT k.client_id, k.account_id, k.scope, k.resource, k.grant_id, a.status, k.access
-                     FROM auth_codes k LEFT JOIN accounts a ON a.id = k.account_id
-                     WHERE k.code_hash = ?1 AND k.used_at IS NULL",
-                    [&code_hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
-                )
-                .optional()?;
-            let Some((client_id, account_id, scope, resource, _, status, access)) = row else {
-                drop(tx);
-                return Ok(Redeemed::AlreadyUsed);
+            let Some(stored) = code(c, &code_hash)? else {
+                return Ok(Redeemed::UnknownCode);
             };
-            if status.as_deref() != Some("valid") {
-                return Ok(Redeemed::AccountGone);
+            if let Err(e) = present(&stored) {
+                return Ok(Redeemed::Refused(e));
             }
-            let grant_id = format!("g_{}", tokens::random_hex(8));
-            tx.execute(
-                "INSERT INTO grants (id, client_id, account_id, scope, resource, created_at, last_used_at, access)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
-                params![grant_id, client_id, account_id, scope, resource, now, access],
-            )?;
-            tx.execute(
-                "UPDATE auth_codes SET used_at = ?1, grant_id = ?2 WHERE code_hash = ?3",
-                params![now, grant_id, code_hash],
-            )?;
-            tx.execute("UPDATE clients SET last_used_at = ?1 WHERE id = ?2", params![now, client_id])?;
-            let pair = MintedPair::new(now);
-            pair.insert(&tx, &grant_id, None, now)?;
-            record(
-                &tx,
-                now,
-                "grant.created",
-                Subject { grant: Some(&grant_id), account: Some(&account_id), client: Some(&client_id) },
-                Some(serde_json::json!({ "access": access })),
-            )?;
-            tx.commit()?;
-            Ok(Redeemed::Issued(pair.issued(grant_id, scope)))
+            if stored.used_at.is_some() {
+                let grant: Option<String> = c
+                    .query_row(
+                        "SELECT grant_id FROM auth_codes WHERE code_hash = ?1",
+                        [&code_hash],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .flatten();
+                if let Some(g) = &grant {
+                    revoke_grant_tx(c, g, RevokeReason::AuthorizationCodeReuse, now)?;
+                }
+                return Ok(Redeemed::AlreadyUsed(grant));
+            }
+            if stored.expires_at <= now {
+                return Ok(Redeemed::Expired);
+            }
+            redeem(c, &code_hash, now)
         })
         .await
     }
@@ -243,20 +275,23 @@ impl Store {
         client_id: String,
         now: Timestamp,
     ) -> Result<RefreshOutcome, StoreError> {
-        self.call(move |c| {
+        self.write(move |c| {
+            if !client_known(c, &client_id)? {
+                return Ok(RefreshOutcome::UnknownClient);
+            }
             let hash = tokens::hash(presented.expose());
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             type Row = (String, Timestamp, Option<Timestamp>, Option<Vec<u8>>, String, Option<Timestamp>, String, Option<String>);
-            let row: Option<Row> = tx
-                .query_row(
+            let row: Option<Row> = c
+                .prepare_cached(
                     "SELECT r.grant_id, r.expires_at, r.used_at, r.successor_sealed, g.client_id, g.revoked_at,
                             g.scope, a.status
                      FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
                      LEFT JOIN accounts a ON a.id = g.account_id
                      WHERE r.token_hash = ?1",
-                    [&hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)),
-                )
+                )?
+                .query_row([&hash], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                })
                 .optional()?;
             let Some((grant_id, expires_at, used_at, sealed, owner, revoked_at, scope, status)) = row else {
                 return Ok(RefreshOutcome::Invalid("unknown refresh token"));
@@ -289,18 +324,17 @@ impl Store {
                         }
                     }
                 }
-                revoke_grant_tx(&tx, &grant_id, RevokeReason::RefreshTokenReuse, now)?;
-                tx.commit()?;
-                return Ok(RefreshOutcome::ReuseDetected);
+                revoke_grant_tx(c, &grant_id, RevokeReason::RefreshTokenReuse, now)?;
+                    return Ok(RefreshOutcome::ReuseDetected);
             }
             // The new access token replaces every older one of the grant;
             // those keep working only for the grace the gateway allows.
-            tx.execute(
+            c.prepare_cached(
                 "UPDATE access_tokens SET superseded_at = ?1 WHERE grant_id = ?2 AND superseded_at IS NULL",
-                params![now, grant_id],
-            )?;
+            )?
+            .execute(params![now, grant_id])?;
             let pair = MintedPair::new(now);
-            pair.insert(&tx, &grant_id, Some(&hash), now)?;
+            pair.insert(c, &grant_id, Some(&hash), now)?;
             let sealed = tokens::seal(
                 presented.expose(),
                 serde_json::json!({
@@ -311,11 +345,10 @@ impl Store {
                 .to_string()
                 .as_bytes(),
             );
-            tx.execute(
+            c.prepare_cached(
                 "UPDATE refresh_tokens SET used_at = ?1, successor_hash = ?2, successor_sealed = ?3 WHERE token_hash = ?4",
-                params![now, tokens::hash(pair.refresh.expose()), sealed, hash],
-            )?;
-            tx.commit()?;
+            )?
+            .execute(params![now, tokens::hash(pair.refresh.expose()), sealed, hash])?;
             Ok(RefreshOutcome::Rotated(pair.issued(grant_id, scope)))
         })
         .await
@@ -333,6 +366,7 @@ impl Store {
     ) -> Result<AccessSnapshot, StoreError> {
         let epoch = self.epoch.clone();
         self.call(move |c| {
+            // Read before the rows, so a change racing with them makes it stale.
             let mark = mark_of(c, &epoch)?;
             let check = check_access(c, &token_hash, now, superseded_grace)?;
             let account = match &check {
@@ -520,27 +554,26 @@ fn check_access(
         Access,
     );
     let row: Option<Row> = c
-        .query_row(
+        .prepare_cached(
             "SELECT g.id, g.client_id, g.account_id, t.expires_at, t.superseded_at, g.revoked_at,
                     g.last_used_at, a.status, g.access
              FROM access_tokens t JOIN grants g ON g.id = t.grant_id
              LEFT JOIN accounts a ON a.id = g.account_id
              WHERE t.token_hash = ?1",
-            [token_hash],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ))
-            },
-        )
+        )?
+        .query_row([token_hash], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
+        })
         .optional()?;
     let Some((
         grant_id,

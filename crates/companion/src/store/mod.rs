@@ -6,15 +6,18 @@ mod audit;
 mod calls;
 mod clients;
 mod db;
+mod error;
 mod grant_types;
 mod grants;
+mod group;
 mod revoke_reason;
 mod text_enum;
 
 pub use accounts::{Account, AccountKind, AccountStatus, NewAccount, RejectReason, Upserted};
 pub use calls::{CallOutcome, CallRecord, Era, HeaderCheck, GRANT_PRINCIPAL, MAX_CALLS_KEPT};
 pub use clients::Client;
-pub use db::{Mark, Store, StoreError};
+pub use db::{Mark, Store};
+pub use error::StoreError;
 pub use grant_types::{
     AccessCheck, AccessContext, AccessSnapshot, CodeExchange, GrantSummary, IssuedPair, NewCode,
     Redeemed, RefreshOutcome, ACCESS_TOKEN_TTL, REFRESH_GRACE_SECS, REFRESH_TOKEN_TTL,
