@@ -69,6 +69,30 @@ impl AccessCache {
     }
 }
 
+/// Upstream MCP URLs kept parsed at most; a full cache is emptied.
+const MAX_CACHED_URLS: usize = 64;
+
+/// Accounts' MCP URLs, parsed once: parsing one on every forwarded call
+/// was a measurable share of the gateway's CPU.
+#[derive(Clone, Default, Debug)]
+pub struct UrlCache(Arc<Mutex<HashMap<String, reqwest::Url>>>);
+
+impl UrlCache {
+    /// `url` parsed, or why it cannot be.
+    pub(crate) fn parsed(&self, url: &str) -> Result<reqwest::Url, url::ParseError> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(u) = map.get(url) {
+            return Ok(u.clone());
+        }
+        let parsed = reqwest::Url::parse(url)?;
+        if map.len() >= MAX_CACHED_URLS {
+            map.clear();
+        }
+        map.insert(url.to_string(), parsed.clone());
+        Ok(parsed)
+    }
+}
+
 /// The PAT hash it was read for, and the PAT.
 type CachedPat = (String, Sensitive<String>);
 

@@ -121,10 +121,13 @@ pub async fn handle(
     let Some(pat) = state.gateway.pats.get(&state.secrets, &account).await else {
         return fail(GatewayError::PatUnreadable);
     };
-    let mut upstream = state
-        .gateway
-        .http
-        .request(method.clone(), &account.mcp_url)
+    let http = &state.gateway.http;
+    let upstream = match state.gateway.urls.parsed(&account.mcp_url) {
+        Ok(url) => http.request(method.clone(), url),
+        // Unparsable: reqwest reports it when sent, as for any bad URL.
+        Err(_) => http.request(method.clone(), &account.mcp_url),
+    };
+    let mut upstream = upstream
         .headers(headers::to_upstream(&parts.headers))
         .bearer_auth(pat.expose());
     if let Some(bytes) = body_bytes {

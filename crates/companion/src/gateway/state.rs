@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::cache::{AccessCache, PatCache};
+use super::cache::{AccessCache, PatCache, UrlCache};
 use super::calllog::CallLog;
 use super::catalogue::Catalogue;
 use crate::access::Access;
@@ -73,6 +73,8 @@ pub struct Gateway {
     /// Each account's tools and their annotations, for the access policy.
     pub catalogue: Catalogue,
     pub(crate) http: reqwest::Client,
+    /// Accounts' MCP URLs, parsed.
+    pub(crate) urls: UrlCache,
     pub(crate) header_timeout: Duration,
     /// How long a response body may send nothing before it is ended.
     pub(crate) stream_idle_timeout: Duration,
@@ -121,6 +123,7 @@ impl Gateway {
             calls: CallLog::default(),
             catalogue: Catalogue::default(),
             http,
+            urls: UrlCache::default(),
             header_timeout,
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
             sessions: Arc::default(),
