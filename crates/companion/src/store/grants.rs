@@ -123,16 +123,7 @@ fn redeem<E>(c: &Connection, code_hash: &str, now: Timestamp) -> Result<Redeemed
              FROM auth_codes k LEFT JOIN accounts a ON a.id = k.account_id
              WHERE k.code_hash = ?1 AND k.used_at IS NULL",
         )?
-        .query_row([code_hash], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })
+        .query_row([code_hash], |r| Row::try_from(r))
         .optional()?;
     let Some((client_id, account_id, scope, resource, status, access)) = row else {
         return Ok(Redeemed::AlreadyUsed(None));
@@ -289,9 +280,7 @@ impl Store {
                      LEFT JOIN accounts a ON a.id = g.account_id
                      WHERE r.token_hash = ?1",
                 )?
-                .query_row([&hash], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
-                })
+                .query_row([&hash], |r| Row::try_from(r))
                 .optional()?;
             let Some((grant_id, expires_at, used_at, sealed, owner, revoked_at, scope, status)) = row else {
                 return Ok(RefreshOutcome::Invalid("unknown refresh token"));
@@ -561,19 +550,7 @@ fn check_access(
              LEFT JOIN accounts a ON a.id = g.account_id
              WHERE t.token_hash = ?1",
         )?
-        .query_row([token_hash], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-            ))
-        })
+        .query_row([token_hash], |r| Row::try_from(r))
         .optional()?;
     let Some((
         grant_id,
