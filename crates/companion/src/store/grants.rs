@@ -87,50 +87,65 @@ fn client_known(c: &Connection, client_id: &str) -> Result<bool, StoreError> {
         .exists([client_id])?)
 }
 
+/// A stored code: what its presenter is checked against, and what a grant
+/// made from it needs, read in one visit.
+struct StoredCode {
+    exchange: CodeExchange,
+    account_id: String,
+    scope: String,
+    resource: Option<String>,
+    /// The grant it minted, once used.
+    grant_id: Option<String>,
+    access: Access,
+    /// Its account's status, if the account is still there.
+    account_status: Option<String>,
+}
+
 /// A code by its hash.
-fn code(c: &Connection, code_hash: &str) -> Result<Option<CodeExchange>, StoreError> {
+fn code(c: &Connection, code_hash: &str) -> Result<Option<StoredCode>, StoreError> {
     Ok(c.prepare_cached(
-        "SELECT client_id, redirect_uri, code_challenge, expires_at, used_at, redirect_sent
-         FROM auth_codes WHERE code_hash = ?1",
+        "SELECT k.client_id, k.redirect_uri, k.code_challenge, k.expires_at, k.used_at,
+                k.redirect_sent, k.account_id, k.scope, k.resource, k.grant_id, k.access, a.status
+         FROM auth_codes k LEFT JOIN accounts a ON a.id = k.account_id
+         WHERE k.code_hash = ?1",
     )?
     .query_row([code_hash], |r| {
-        Ok(CodeExchange {
-            client_id: r.get(0)?,
-            redirect_uri: r.get(1)?,
-            code_challenge: r.get(2)?,
-            expires_at: r.get(3)?,
-            used_at: r.get(4)?,
-            redirect_sent: r.get(5)?,
+        Ok(StoredCode {
+            exchange: CodeExchange {
+                client_id: r.get(0)?,
+                redirect_uri: r.get(1)?,
+                code_challenge: r.get(2)?,
+                expires_at: r.get(3)?,
+                used_at: r.get(4)?,
+                redirect_sent: r.get(5)?,
+            },
+            account_id: r.get(6)?,
+            scope: r.get(7)?,
+            resource: r.get(8)?,
+            grant_id: r.get(9)?,
+            access: r.get(10)?,
+            account_status: r.get(11)?,
         })
     })
     .optional()?)
 }
 
-/// Redeems an unused code: marks it used and creates the grant and its
-/// first token pair, inside the caller's transaction.
-fn redeem<E>(c: &Connection, code_hash: &str, now: Timestamp) -> Result<Redeemed<E>, StoreError> {
-    type Row = (
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Access,
-    );
-    let row: Option<Row> = c
-        .prepare_cached(
-            "SELECT k.client_id, k.account_id, k.scope, k.resource, a.status, k.access
-             FROM auth_codes k LEFT JOIN accounts a ON a.id = k.account_id
-             WHERE k.code_hash = ?1 AND k.used_at IS NULL",
-        )?
-        .query_row([code_hash], |r| Row::try_from(r))
-        .optional()?;
-    let Some((client_id, account_id, scope, resource, status, access)) = row else {
-        return Ok(Redeemed::AlreadyUsed(None));
-    };
-    if status.as_deref() != Some("valid") {
-        return Ok(Redeemed::AccountGone);
-    }
+/// Redeems an unused code, already checked: marks it used and creates the
+/// grant and its first token pair, inside the caller's transaction.
+fn redeem(
+    c: &Connection,
+    code_hash: &str,
+    code: StoredCode,
+    now: Timestamp,
+) -> Result<IssuedPair, StoreError> {
+    let StoredCode {
+        exchange: CodeExchange { client_id, .. },
+        account_id,
+        scope,
+        resource,
+        access,
+        ..
+    } = code;
     let grant_id = format!("g_{}", tokens::random_hex(8));
     c.prepare_cached(
         "INSERT INTO grants (id, client_id, account_id, scope, resource, created_at, last_used_at, access)
@@ -154,7 +169,7 @@ fn redeem<E>(c: &Connection, code_hash: &str, now: Timestamp) -> Result<Redeemed
         },
         Some(serde_json::json!({ "access": access })),
     )?;
-    Ok(Redeemed::Issued(pair.issued(grant_id, scope)))
+    Ok(pair.issued(grant_id, scope))
 }
 
 fn revoke_grant_tx(
@@ -234,27 +249,22 @@ impl Store {
             let Some(stored) = code(c, &code_hash)? else {
                 return Ok(Redeemed::UnknownCode);
             };
-            if let Err(e) = present(&stored) {
+            if let Err(e) = present(&stored.exchange) {
                 return Ok(Redeemed::Refused(e));
             }
-            if stored.used_at.is_some() {
-                let grant: Option<String> = c
-                    .query_row(
-                        "SELECT grant_id FROM auth_codes WHERE code_hash = ?1",
-                        [&code_hash],
-                        |r| r.get(0),
-                    )
-                    .optional()?
-                    .flatten();
-                if let Some(g) = &grant {
+            if stored.exchange.used_at.is_some() {
+                if let Some(g) = &stored.grant_id {
                     revoke_grant_tx(c, g, RevokeReason::AuthorizationCodeReuse, now)?;
                 }
-                return Ok(Redeemed::AlreadyUsed(grant));
+                return Ok(Redeemed::AlreadyUsed(stored.grant_id));
             }
-            if stored.expires_at <= now {
+            if stored.exchange.expires_at <= now {
                 return Ok(Redeemed::Expired);
             }
-            redeem(c, &code_hash, now)
+            if stored.account_status.as_deref() != Some("valid") {
+                return Ok(Redeemed::AccountGone);
+            }
+            Ok(Redeemed::Issued(redeem(c, &code_hash, stored, now)?))
         })
         .await
     }

@@ -157,6 +157,26 @@ async fn code_older_than_ten_minutes_is_invalid_grant() {
 }
 
 #[tokio::test]
+async fn a_code_whose_account_was_rejected_meanwhile_is_invalid_grant_and_mints_nothing() {
+    let c = coded().await;
+    spor_companion::accounts::reject(
+        &c.h.state,
+        &c.account,
+        spor_companion::store::RejectReason::Refused,
+    )
+    .await
+    .expect("reject");
+    let r = c.h.token(&c.good()).await;
+    c.assert_refused(&r, StatusCode::BAD_REQUEST, "invalid_grant")
+        .await;
+    assert_eq!(
+        r.json()["error_description"],
+        "the account chosen for this code was removed or its token rejected"
+    );
+    c.h.stop().await;
+}
+
+#[tokio::test]
 async fn unknown_code_is_invalid_grant() {
     let c = coded().await;
     let r =
